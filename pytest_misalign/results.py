@@ -1,0 +1,109 @@
+"""The machine-readable results file (`--misalign-json`), written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .backends.base import ModelInfo
+from .checks import CheckResult
+from .runner import TaskRecord
+from .scoring import TaskOutcome
+
+SCHEMA_VERSION = 1
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+def group_table(outcome: TaskOutcome, by: str) -> dict[str, dict[str, Any]]:
+    return {g: {"n": n, "correct": s, "accuracy": _num(s / n)} for g, (s, n) in outcome.groups(by).items()}
+
+
+def check_to_json(result: CheckResult) -> dict[str, Any]:
+    out = {
+        "check": result.kind,
+        "name": result.name,
+        "by": result.by,
+        "value": _num(result.value),
+        "threshold": result.threshold,
+        "min": result.min,
+        "max": result.max,
+        "verdict": result.verdict,
+    }
+    if result.worst:
+        out["worst_groups"] = [{"group": g.group, "n": g.n, "accuracy": _num(g.accuracy)} for g in result.worst]
+    out.update(result.details)
+    return out
+
+
+def task_to_json(record: TaskRecord) -> dict[str, Any]:
+    outcome = record.outcome
+    spec = outcome.task.spec
+    by_fields = list(dict.fromkeys(c.by for c in spec.checks if c.by))
+    return {
+        "task": spec.name,
+        "n": outcome.n,
+        "accuracy": _num(outcome.accuracy),
+        "correct": outcome.successes,
+        "metric": "generate:" + spec.match if spec.is_generation else spec.metric,
+        "data": {"source": outcome.task.data_source, "total": outcome.task.total_items,
+                 "limit": spec.data.limit, "seed": spec.data.seed},
+        "seconds": round(record.seconds, 3),
+        "groups": {by: group_table(outcome, by) for by in by_fields},
+        "checks": [check_to_json(c) for c in record.checks.values()],
+        "items": [_item_to_json(o) for o in outcome.items],
+    }
+
+
+def _item_to_json(item) -> dict[str, Any]:
+    out = {"index": item.index, "answer": item.answer, "prediction": item.prediction, "correct": item.correct}
+    if item.scores is not None:
+        out["scores"] = [round(s, 6) for s in item.scores]
+    if item.output is not None:
+        out["output"] = item.output
+    return out
+
+
+def build_results(records: dict[tuple[str, str], TaskRecord], model: ModelInfo | None,
+                  load_seconds: float | None = None) -> dict[str, Any]:
+    suites: dict[str, dict[str, Any]] = {}
+    for record in records.values():
+        suite = record.outcome.task.suite
+        entry = suites.setdefault(str(suite.path), {
+            "suite": suite.name, "path": str(suite.path), "sha256": suite.sha256, "tasks": [],
+        })
+        entry["tasks"].append(task_to_json(record))
+    model_json = dataclasses.asdict(model) if model is not None else None
+    if model_json is not None and load_seconds is not None:
+        model_json["load_seconds"] = round(load_seconds, 3)
+    return {"schema": SCHEMA_VERSION, "plugin": {"name": "pytest-misalign", "version": __version__},
+            "model": model_json, "suites": list(suites.values())}
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write to a temp file in the same folder, fsync, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, ensure_ascii=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path

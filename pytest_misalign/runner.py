@@ -1,0 +1,85 @@
+"""The session's evaluator: loads the model once (lazily), scores each task once, keeps the results.
+
+pytest glue (`plugin.py`) asks it for outcomes; reports and the results file read what it recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .backends.base import Backend, ModelConfig
+from .checks import CheckResult
+from .errors import MisalignError
+from .scoring import TaskOutcome, score_task
+from .tasks import PreparedTask
+
+
+class ModelUnavailable(MisalignError):
+    """The model could not be loaded; every test that needs it fails with this message."""
+
+
+@dataclass
+class Options:
+    model: ModelConfig | None
+    limit: int | None = None
+    json_path: str | None = None
+
+
+@dataclass
+class TaskRecord:
+    outcome: TaskOutcome
+    seconds: float
+    checks: dict[str, CheckResult] = field(default_factory=dict)  # by test name, in run order
+
+
+class Evaluator:
+    def __init__(self, options: Options, loader: Callable[[ModelConfig], Backend]) -> None:
+        self.options = options
+        self._loader = loader
+        self._backend: Backend | None = None
+        self._load_error: str | None = None
+        self.records: dict[tuple[str, str], TaskRecord] = {}
+        self.load_seconds: float | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.options.model is not None
+
+    @property
+    def backend(self) -> Backend:
+        """The model, loaded on first use and at most once per session (a failure is remembered)."""
+        if self._backend is None:
+            if self._load_error is not None:
+                raise ModelUnavailable(self._load_error)
+            start = time.perf_counter()
+            try:
+                self._backend = self._loader(self.options.model)
+            except Exception as exc:  # noqa: BLE001 - reported to the user verbatim, once per test
+                self._load_error = f"cannot load model {self.options.model.model!r}: {exc}"
+                raise ModelUnavailable(self._load_error) from None
+            self.load_seconds = time.perf_counter() - start
+        return self._backend
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def outcome(self, task: PreparedTask) -> TaskOutcome:
+        record = self.records.get(task.key)
+        if record is None:
+            backend = self.backend
+            start = time.perf_counter()
+            outcome = score_task(task, backend, progress=None)
+            record = TaskRecord(outcome, time.perf_counter() - start)
+            self.records[task.key] = record
+        return record.outcome
+
+    def record_check(self, task: PreparedTask, result: CheckResult) -> None:
+        self.records[task.key].checks[result.name] = result
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None

@@ -1,0 +1,131 @@
+"""Score a prepared task with a backend: one batch of requests per task, one outcome per item.
+
+Multiple choice follows lm-evaluation-harness: each choice is the continuation `delimiter + choice`
+of the prompt, scored by summed log-likelihood; `acc` takes the argmax of the sums, `acc_norm` of
+the sums divided by the choice's length in characters. Free-form tasks generate greedily and match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .backends.base import Backend, GenerationRequest, LoglikelihoodRequest, Progress
+from .tasks import Instance, PreparedTask
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    index: int
+    answer: int | str
+    prediction: int | str | None
+    correct: bool
+    scores: tuple[float, ...] | None = None  # multiple choice: summed log-likelihood per choice
+    output: str | None = None  # free-form: the generated text
+
+
+@dataclass
+class TaskOutcome:
+    task: PreparedTask
+    items: list[ItemOutcome]
+
+    @cached_property
+    def correct(self) -> np.ndarray:
+        return np.fromiter((o.correct for o in self.items), dtype=bool, count=len(self.items))
+
+    @property
+    def n(self) -> int:
+        return len(self.items)
+
+    @property
+    def successes(self) -> int:
+        return int(self.correct.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean()) if self.n else float("nan")
+
+    def groups(self, by: str) -> dict[str, tuple[int, int]]:
+        """`{group: (successes, n)}` in order of first appearance."""
+        counts: dict[str, list[int]] = {}
+        for label, ok in zip(self.task.group_values(by), self.correct):
+            entry = counts.setdefault(label, [0, 0])
+            entry[0] += int(ok)
+            entry[1] += 1
+        return {label: (s, n) for label, (s, n) in counts.items()}
+
+
+def score_task(task: PreparedTask, backend: Backend, progress: Progress | None = None) -> TaskOutcome:
+    if task.spec.is_generation:
+        return TaskOutcome(task, _score_generation(task, backend, progress))
+    return TaskOutcome(task, _score_multiple_choice(task, backend, progress))
+
+
+def multiple_choice_requests(inst: Instance, delimiter: str) -> list[LoglikelihoodRequest]:
+    return [LoglikelihoodRequest(inst.prompt, delimiter + choice) for choice in inst.choices]
+
+
+def _score_multiple_choice(task: PreparedTask, backend: Backend, progress: Progress | None) -> list[ItemOutcome]:
+    requests = [r for inst in task.instances for r in multiple_choice_requests(inst, task.spec.delimiter)]
+    results = backend.loglikelihood(requests, progress=progress)
+    outcomes, start = [], 0
+    for inst in task.instances:
+        scores = np.array([r.logprob for r in results[start:start + len(inst.choices)]], dtype=np.float64)
+        start += len(inst.choices)
+        prediction = predict_choice(scores, inst.choices, task.spec.metric)
+        outcomes.append(ItemOutcome(inst.index, inst.answer, prediction, prediction == inst.answer,
+                                    tuple(float(s) for s in scores)))
+    return outcomes
+
+
+def predict_choice(scores: np.ndarray, choices: tuple[str, ...], metric: str) -> int:
+    if metric == "acc_norm":
+        lengths = np.array([max(len(c), 1) for c in choices], dtype=np.float64)
+        scores = scores / lengths
+    return int(np.argmax(scores))
+
+
+def _score_generation(task: PreparedTask, backend: Backend, progress: Progress | None) -> list[ItemOutcome]:
+    gen = task.spec.generate
+    requests = [GenerationRequest(inst.prompt, gen.max_tokens, gen.stop) for inst in task.instances]
+    outputs = backend.generate(requests, progress=progress)
+    return [
+        ItemOutcome(inst.index, inst.answer, output, matches(output, str(inst.answer), task.spec.match),
+                    output=output)
+        for inst, output in zip(task.instances, outputs)
+    ]
+
+
+_WS = re.compile(r"\s+")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def normalize(text: str) -> str:
+    return _WS.sub(" ", text).strip().casefold()
+
+
+def extract_number(text: str) -> float | None:
+    """The last number in `text` (lm-eval's "flexible extract"); thousands separators allowed."""
+    found = _NUMBER.findall(text)
+    if not found:
+        return None
+    try:
+        return float(found[-1].replace(",", ""))
+    except ValueError:
+        return None
+
+
+def matches(output: str, expected: str, how: str) -> bool:
+    if how == "exact":
+        return normalize(output) == normalize(expected)
+    if how == "contains":
+        return normalize(expected) in normalize(output)
+    if how == "regex":
+        return re.search(expected, output) is not None
+    if how == "number":
+        got, want = extract_number(output), extract_number(expected)
+        return got is not None and want is not None and abs(got - want) <= 1e-9 * max(1.0, abs(want))
+    raise ValueError(f"unknown match {how!r}")
