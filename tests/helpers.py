@@ -1,0 +1,37 @@
+"""Shared helpers for plugin tests driven by pytester."""
+
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).parent
+
+FAKE_CONFTEST = f"""
+import sys
+sys.path.insert(0, {str(TESTS_DIR)!r})
+import fake_backend
+
+def pytest_misalign_make_backend(model_config, config):
+    if model_config.model.startswith("fake"):
+        return fake_backend.make(model_config)
+"""
+
+CAPITALS_SUITE = """\
+suite: heldout-capitals
+description: capitals held out of training
+tasks:
+  - name: capitals
+    data:
+      items:
+        - {country: France, a: Paris, b: Lyon, c: Marseille, label: 0, region: europe}
+        - {country: Japan, a: Osaka, b: Tokyo, c: Kyoto, label: 1, region: asia}
+        - {country: Italy, a: Rome, b: Milan, c: Turin, label: 0, region: europe}
+        - {country: Kenya, a: Mombasa, b: Kisumu, c: Nairobi, label: 2, region: africa}
+        - {country: Peru, a: Cusco, b: Lima, c: Arequipa, label: 1, region: americas}
+        - {country: Chile, a: Valparaiso, b: Santiago, c: Arica, label: 1, region: americas}
+    prompt: "Question: What is the capital city of {country}?\\nAnswer:"
+    choices: ["{a}", "{b}", "{c}"]
+    answer: "{label}"
+    checks:
+      - accuracy: {min: 0.5}
+      - gap: {by: region, max: 0.3}
+      - group_accuracy: {by: region, min: 0.15}
+"""
