@@ -8,6 +8,7 @@ the sums divided by the choice's length in characters. Free-form tasks generate 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -104,7 +105,10 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
 def normalize(text: str) -> str:
-    return _WS.sub(" ", text).strip().casefold()
+    """Case-, whitespace- and accent-insensitive form used by `exact` and `contains`."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _WS.sub(" ", stripped).strip().casefold()
 
 
 def extract_number(text: str) -> float | None:

@@ -149,3 +149,16 @@ def test_collection_error_is_reported_without_traceback(pytester):
     result.stdout.fnmatch_lines(["*bad.yaml:7: task 't': 'answer': answer index 9 of item 1 is out of range*"])
     assert "Traceback" not in result.stdout.str()
     assert fake_backend.CALLS["load"] == 0  # raised before any model is loaded
+
+
+def test_answer_as_choice_text_or_index(tmp_path):
+    text = GOOD_TASK.replace('answer: "{label}"', 'answer: "{right}"').replace("label: 1", "label: 1, right: y") \
+        .replace("label: 0", "label: 0, right: x")
+    (task,) = load(tmp_path, text)
+    assert [i.answer for i in task.instances] == [0, 1]
+    # CSV values are strings: "1" is read as an index when no choice has that text.
+    (tmp_path / "rows.csv").write_text("q,a,b,label,g\none,x,y,0,m\ntwo,x,y,1,f\n")
+    (task,) = load(tmp_path, GOOD_TASK.replace("      items:\n        - {q: one, a: x, b: y, label: 0, g: m}\n"
+                                               "        - {q: two, a: x, b: y, label: 1, g: f}\n",
+                                               "      file: rows.csv\n"))
+    assert [i.answer for i in task.instances] == [0, 1]
