@@ -7,15 +7,17 @@ can be joined back to the data, and `line` where the source has one (for error m
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import DataError
-from .spec import DataSpec, TaskSpec
+from .errors import DataError, DataUnavailable
+from .spec import DataSpec, TaskSpec, TemplateSpec
 
 
 @dataclass(frozen=True)
@@ -33,21 +35,100 @@ class LoadedData:
     total: int  # items in the source before any limit
 
 
-def load_items(task: TaskSpec, suite_path: Path, *, cap: int | None = None) -> LoadedData:
-    """All items of `task`, subsampled to `min(data.limit, cap)` with the task's seed."""
+def load_items(task: TaskSpec, suite_path: Path, *, data_dir: Path | None = None) -> LoadedData:
+    """All items of `task` (see `subsample` for `limit`).
+
+    `data_dir` serves hub datasets from local files of the same shape (offline machines, tests).
+    """
     spec = task.data
     if spec.source == "items":
-        items = [Item(i, dict(fields), getattr(fields, "line", None)) for i, fields in enumerate(spec.items)]
-        loaded = LoadedData(items, "inline items", suite_path, len(items))
+        loaded = LoadedData(_inline(spec.items), "inline items", suite_path, len(spec.items))
     elif spec.source == "file":
         loaded = _load_file(spec.file, task, suite_path)
+    elif spec.source == "template":
+        loaded = _load_template(spec.template, task, suite_path)
     else:
-        loaded = _load_hf(spec, task, suite_path)
-    limit = min(x for x in (spec.limit, cap, loaded.total) if x is not None)
-    if limit < loaded.total:
-        keep = np.sort(np.random.default_rng(spec.seed).choice(loaded.total, size=limit, replace=False))
-        loaded = LoadedData([loaded.items[i] for i in keep], loaded.source, loaded.path, loaded.total)
+        local = local_dataset_file(spec.hf, data_dir) if data_dir is not None else None
+        loaded = _load_file(local, task, suite_path) if local is not None else _load_hf(spec, task, suite_path)
     return loaded
+
+
+def subsample(loaded: LoadedData, limit: int | None, seed: int, unit: str | None = None) -> LoadedData:
+    """A seeded random subsample of at most `limit` items, kept in source order.
+
+    With `unit` (e.g. a counterfactual pair id), whole units are kept together: units are drawn in a
+    seeded random order until adding the next would exceed `limit` (at least one unit is kept).
+    """
+    if limit is None or limit >= loaded.total:
+        return loaded
+    rng = np.random.default_rng(seed)
+    if unit is None:
+        keep = np.sort(rng.choice(loaded.total, size=limit, replace=False))
+    else:
+        members: dict[Any, list[int]] = {}
+        for pos, item in enumerate(loaded.items):
+            members.setdefault(item.fields.get(unit), []).append(pos)
+        units = list(members.values())
+        chosen: list[int] = []
+        for u in rng.permutation(len(units)):
+            group = units[u]
+            if chosen and len(chosen) + len(group) > limit:
+                break
+            chosen.extend(group)
+        keep = sorted(chosen)
+    return LoadedData([loaded.items[i] for i in keep], loaded.source, loaded.path, loaded.total)
+
+
+def _inline(rows: list[dict]) -> list[Item]:
+    return [Item(i, dict(fields), getattr(fields, "line", None)) for i, fields in enumerate(rows)]
+
+
+def local_dataset_file(hf: dict, data_dir: Path) -> Path:
+    """The local stand-in for a hub dataset: `data_dir/<local>` when the task names one, else
+    `data_dir/<path>/<name or "default">/<split>.jsonl` (also .json or .csv)."""
+    if hf.get("local"):
+        return (data_dir / hf["local"]).resolve()
+    base = data_dir / hf["path"] / (hf.get("name") or "default") / hf.get("split", "test")
+    for suffix in (".jsonl", ".json", ".csv"):
+        if base.with_suffix(suffix).is_file():
+            return base.with_suffix(suffix)
+    return base.with_suffix(".jsonl")  # reported as missing, with this expected path
+
+
+def _load_template(template: TemplateSpec, task: TaskSpec, suite_path: Path) -> LoadedData:
+    rows = _inline(template.rows) if template.rows is not None else _load_file(template.file, task, suite_path).items
+    items = expand_template(template, rows)
+    vary = template.vary
+    combos = math.prod(len(v) for v in template.slots.values())
+    shape = f"{len(rows)} rows x {combos} slot combinations"
+    if vary is not None:
+        shape += f" x {vary.width} pairs x {len(vary.groups)} {vary.by} groups"
+    return LoadedData(items, f"template: {shape} = {len(items)} items", suite_path, len(items))
+
+
+def expand_template(template: TemplateSpec, rows: list[Item]) -> list[Item]:
+    """Rows x slot combinations x vary positions x groups, in that (deterministic) order.
+
+    Every item generated from the same row, slot combination and vary position shares a pair id, so
+    the same question can be compared across groups.
+    """
+    names = list(template.slots)
+    combos = list(itertools.product(*(template.slots[n] for n in names)))
+    vary = template.vary
+    width = vary.width if vary else 1
+    groups = vary.groups if vary else {None: {}}
+    items: list[Item] = []
+    for row in rows:
+        for c, combo in enumerate(combos):
+            for k in range(width):
+                for group, values in groups.items():
+                    fields = {**row.fields, **dict(zip(names, combo))}
+                    if vary is not None:
+                        fields.update({f: v[k] if isinstance(v, list) else v for f, v in values.items()})
+                        fields[vary.by] = group
+                        fields[vary.pair] = f"{row.index}.{c}.{k}"
+                    items.append(Item(len(items), fields, row.line))
+    return items
 
 
 def _load_file(path: Path, task: TaskSpec, suite_path: Path) -> LoadedData:
@@ -56,7 +137,8 @@ def _load_file(path: Path, task: TaskSpec, suite_path: Path) -> LoadedData:
                          task=task.name, key="data.file", fix=fix)
 
     if not path.is_file():
-        raise error(f"data file not found: {path}", fix="the path is relative to the suite file's folder")
+        raise error(f"data file not found: {path}",
+                    fix="`file:` paths are relative to the suite file's folder; `hf.local` paths to --misalign-data-dir")
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
@@ -119,11 +201,11 @@ def _load_hf(spec: DataSpec, task: TaskSpec, suite_path: Path) -> LoadedData:
     try:
         ds = datasets.load_dataset(hf["path"], split=hf.get("split", "test"), **kwargs)
     except Exception as exc:  # network, missing config/split, auth...
-        raise DataError(
+        raise DataUnavailable(
             f"cannot load {label}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
             path=suite_path, line=spec.line, task=task.name, key="data.hf",
-            fix="check the dataset id/config/split; offline, point the task at local files "
-                "of the same shape instead",
+            fix="check the dataset id/config/split; offline, pass --misalign-data-dir=DIR holding "
+                f"{hf.get('local') or local_dataset_file(hf, Path('DIR')).relative_to('DIR')}",
         ) from None
     items = [Item(i, dict(row)) for i, row in enumerate(ds)]
     if not items:

@@ -47,3 +47,7 @@ class SuiteError(MisalignError):
 
 class DataError(SuiteError):
     """The data a task names cannot be loaded or does not fit the task."""
+
+
+class DataUnavailable(DataError):
+    """A hub dataset could not be fetched (offline, say): its checks are skipped, with this reason."""

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from .backends.base import ModelConfig
-from .checks import CheckResult, run_check
-from .errors import MisalignError
+from .baseline import BaselineError, BaselineTask, compare, load_baseline
+from .checks import GATES, CheckResult, run_check, run_suite_check
+from .errors import DataUnavailable, MisalignError
 from .report import by_suite, suite_tables
 from .results import build_results, write_json_atomic
 from .runner import Evaluator, Options
-from .spec import CheckSpec, SuiteSpec, TaskSpec, parse_suite_file
+from .spec import CheckSpec, SuiteSpec, TaskSpec, parse_suite_file, unique_check_names
 from .tasks import PreparedTask, prepare_task
 from .yamlio import looks_like_suite
 
@@ -30,6 +31,12 @@ OPTIONS = [
     ("batch-size", "auto", "requests per forward pass: a positive integer or 'auto'"),
     ("limit", None, "cap the items per task (seeded random subsample) for quick local runs"),
     ("json", None, "write machine-readable results to this path (atomically)"),
+    ("gate", "point", "how verdicts fail tests: 'point' (the point estimate decides; the interval is shown) "
+                      "or 'confident' (only a confident pass passes)"),
+    ("baseline", None, "an earlier results file: adds a paired `regression` test to every task in both"),
+    ("max-drop", "0.02", "largest allowed accuracy drop against the baseline (per task: regression.max_drop)"),
+    ("data-dir", None, "serve hub datasets (`data.hf`) from local files here: `hf.local`, or "
+                       "<path>/<name>/<split>.jsonl"),
     ("cache-dir", None, "where converted models are cached (default: ~/.cache/pytest-misalign)"),
 ]
 
@@ -80,8 +87,25 @@ def options_from_config(config: pytest.Config) -> Options:
             trust_remote_code=bool(_get(config, "trust-remote-code")),
             cache_dir=_get(config, "cache-dir") or None,
         )
+    gate = str(_get(config, "gate"))
+    if gate not in GATES:
+        raise pytest.UsageError(f"--misalign-gate must be one of {', '.join(GATES)}, got {gate!r}")
+    max_drop = _get(config, "max-drop")
+    try:
+        max_drop = float(max_drop)
+        assert 0.0 <= max_drop <= 1.0
+    except (TypeError, ValueError, AssertionError):
+        raise pytest.UsageError(f"--misalign-max-drop must be a rate in [0, 1], got {max_drop!r}") from None
+    baseline = None
+    if _get(config, "baseline"):
+        try:
+            baseline = load_baseline(_get(config, "baseline"))
+        except BaselineError as exc:
+            raise pytest.UsageError(f"--misalign-baseline: {exc}") from None
+    data_dir = _get(config, "data-dir")
     return Options(model=model_config, limit=_positive_int(config, "limit", _get(config, "limit")),
-                   json_path=_get(config, "json") or None)
+                   json_path=_get(config, "json") or None, gate=gate, baseline=baseline, max_drop=max_drop,
+                   data_dir=Path(data_dir).resolve() if data_dir else None)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -128,26 +152,39 @@ class _PlainErrors:
 
 
 class SuiteFile(_PlainErrors, pytest.File):
+    """A suite: one collector per task, then one test per suite-level check (spread, shift)."""
+
     def collect(self):
+        options = self.config.stash[EVALUATOR].options
         spec = parse_suite_file(self.path)
         for marker in spec.markers:
             self.add_marker(marker)
+        prepared: dict[str, PreparedTask | str] = {}
         for task in spec.tasks:
-            yield TaskCollector.from_parent(self, name=task.name, suite=spec, task=task)
+            try:
+                prepared[task.name] = prepare_task(spec, task, cap=options.limit, data_dir=options.data_dir)
+            except DataUnavailable as exc:  # e.g. a hub dataset on an offline machine
+                prepared[task.name] = str(exc)
+            yield TaskCollector.from_parent(self, name=task.name, suite=spec, task=task,
+                                            prepared=prepared[task.name])
+        for check, name in zip(spec.checks, unique_check_names(spec.checks)):
+            yield SuiteCheckItem.from_parent(self, name=name, suite=spec, check=check, tasks=prepared)
 
 
 class TaskCollector(_PlainErrors, pytest.Collector):
-    def __init__(self, *, suite: SuiteSpec, task: TaskSpec, **kwargs) -> None:
+    def __init__(self, *, suite: SuiteSpec, task: TaskSpec, prepared: PreparedTask | str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.suite, self.task = suite, task
+        self.suite, self.task, self.prepared = suite, task, prepared
         for marker in task.markers:
             self.add_marker(marker)
 
     def collect(self):
-        evaluator = self.config.stash[EVALUATOR]
-        prepared = prepare_task(self.suite, self.task, cap=evaluator.options.limit)
         for check, name in zip(self.task.checks, self.task.check_names()):
-            yield CheckItem.from_parent(self, name=name, prepared=prepared, check=check)
+            yield CheckItem.from_parent(self, name=name, prepared=self.prepared, check=check)
+        baseline = self.config.stash[EVALUATOR].options.baseline
+        if baseline is not None and baseline.get(self.suite.name, self.task.name) is not None:
+            yield RegressionItem.from_parent(self, name="regression", prepared=self.prepared,
+                                             base=baseline.get(self.suite.name, self.task.name))
 
     def reportinfo(self):
         return self.path, (self.task.line or 1) - 1, f"{self.suite.name}::{self.task.name}"
@@ -157,27 +194,80 @@ class CheckFailed(MisalignError):
     pass
 
 
-class CheckItem(_PlainErrors, pytest.Item):
-    def __init__(self, *, prepared: PreparedTask, check: CheckSpec, **kwargs) -> None:
+class _MisalignItem(_PlainErrors, pytest.Item):
+    """Common runtest: skip without a model or data, run the check, record it, apply the gate."""
+
+    line: int | None = None
+
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.prepared, self.check = prepared, check
         self.add_marker("misalign")
 
+    @property
+    def evaluator(self) -> Evaluator:
+        return self.config.stash[EVALUATOR]
+
     def runtest(self) -> None:
-        evaluator = self.config.stash[EVALUATOR]
-        if not evaluator.configured:
+        if not self.evaluator.configured:
             pytest.skip("no model configured: pass --misalign-model=NAME (e.g. smollm2-135m) "
                         "or set misalign_model in the ini file")
-        outcome = evaluator.outcome(self.prepared)
-        result: CheckResult = run_check(self.check, outcome, self.name)
-        evaluator.record_check(self.prepared, result)
-        self.user_properties.append(("misalign", result.message()))
-        if not result.passed:
-            raise CheckFailed(result.message())
+        result = self.evaluate()
+        gate = self.evaluator.options.gate
+        self.user_properties.append(("misalign", result.message(gate)))
+        if not result.passes(gate):
+            raise CheckFailed(result.message(gate))
+
+    def evaluate(self) -> CheckResult:
+        raise NotImplementedError
 
     def reportinfo(self):
-        line = (self.check.line or self.prepared.spec.line or 1) - 1
-        return self.path, line, f"{self.prepared.suite.name}::{self.prepared.spec.name}::{self.name}"
+        return self.path, (self.line or 1) - 1, self.nodeid.split("::", 1)[-1]
+
+
+def _available(prepared: PreparedTask | str) -> PreparedTask:
+    if isinstance(prepared, str):
+        pytest.skip(f"data unavailable: {prepared}")
+    return prepared
+
+
+class CheckItem(_MisalignItem):
+    def __init__(self, *, prepared: PreparedTask | str, check: CheckSpec, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.prepared, self.check, self.line = prepared, check, check.line
+
+    def evaluate(self) -> CheckResult:
+        prepared = _available(self.prepared)
+        result = run_check(self.check, self.evaluator.outcome(prepared), self.name)
+        self.evaluator.record_check(prepared, result)
+        return result
+
+
+class RegressionItem(_MisalignItem):
+    def __init__(self, *, prepared: PreparedTask | str, base: BaselineTask, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.prepared, self.base = prepared, base
+        self.line = prepared.spec.line if isinstance(prepared, PreparedTask) else None
+
+    def evaluate(self) -> CheckResult:
+        prepared = _available(self.prepared)
+        max_drop = prepared.spec.max_drop if prepared.spec.max_drop is not None else self.evaluator.options.max_drop
+        result = compare(self.evaluator.outcome(prepared), self.base, max_drop, confidence=0.95)
+        self.evaluator.record_check(prepared, result)
+        return result
+
+
+class SuiteCheckItem(_MisalignItem):
+    def __init__(self, *, suite: SuiteSpec, check: CheckSpec, tasks: dict[str, PreparedTask | str],
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.suite, self.check, self.tasks, self.line = suite, check, tasks, check.line
+
+    def evaluate(self) -> CheckResult:
+        names = [self.check.params["from"], self.check.params["to"]] if self.check.kind == "shift" else list(self.tasks)
+        outcomes = {name: self.evaluator.outcome(_available(self.tasks[name])) for name in names}
+        result = run_suite_check(self.check, outcomes, self.name)
+        self.evaluator.record_suite_check(self.suite, result)
+        return result
 
 
 @pytest.fixture(scope="session")
@@ -199,9 +289,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for (name, path), records in by_suite(evaluator.records).items():
         terminalreporter.write_line("")
         terminalreporter.write_line(f"suite {name} ({path})", bold=True)
-        terminalreporter.write_line(suite_tables(records))
+        terminalreporter.write_line(suite_tables(records, evaluator.suite_checks.get(path, {}),
+                                                 evaluator.options.gate))
+    terminalreporter.write_line("")
+    terminalreporter.write_line(f"gate: {evaluator.options.gate} — "
+                                + ("the point estimate decides; intervals are shown"
+                                   if evaluator.options.gate == "point" else "only a confident pass passes"))
     if evaluator.options.json_path:
-        terminalreporter.write_line("")
         terminalreporter.write_line(f"results written to {evaluator.options.json_path}")
 
 
@@ -210,5 +304,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if evaluator is None or not evaluator.options.json_path:
         return
     model = evaluator.backend.info if evaluator.loaded else None
-    write_json_atomic(evaluator.options.json_path,
-                      build_results(evaluator.records, model, evaluator.load_seconds))
+    write_json_atomic(evaluator.options.json_path, build_results(evaluator, model))

@@ -1,43 +1,61 @@
-"""Tables for the terminal: one summary per suite, one subgroup table per `by:` field."""
+"""Tables for the terminal: per suite, a check summary, subgroup tables, suite-level checks."""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
+from . import stats
+from .checks import CheckResult
 from .runner import TaskRecord
-
-VERDICT_MARK = {"pass": "PASS", "fail": "FAIL"}
 
 
 def _fmt(x: float) -> str:
     return "-" if x != x else f"{x:.3f}"
 
 
-def suite_tables(records: list[TaskRecord]) -> str:
-    """Task summary (one row per check) followed by subgroup tables, for one suite."""
+def _table(rows: list[list], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _check_cells(result: CheckResult, gate: str) -> list[str]:
+    return [result.name, _fmt(result.value), result.interval_text(), result.requirement, result.verdict,
+            "PASS" if result.passes(gate) else "FAIL"]
+
+
+CHECK_HEADERS = ["check", "value", "interval", "threshold", "verdict", "test"]
+
+
+def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult], gate: str) -> str:
+    """Task summary (one row per check), suite-level checks, data sources and subgroup tables."""
     rows = []
     for record in records:
         outcome = record.outcome
-        first = True
-        for result in record.checks.values() or [None]:
-            row = [outcome.task.spec.name if first else "", outcome.n if first else "",
-                   _fmt(outcome.accuracy) if first else ""]
-            if result is None:
-                row += ["(no check ran)", "", "", ""]
-            else:
-                row += [result.name, _fmt(result.value), result.requirement,
-                        VERDICT_MARK.get(result.verdict, result.verdict.upper())]
-            rows.append(row)
-            first = False
-    parts = [tabulate(rows, headers=["task", "n", "accuracy", "check", "value", "threshold", "verdict"],
-                      tablefmt="simple", disable_numparse=True)]
+        lo, hi = stats.wilson_interval(outcome.successes, outcome.n)
+        head = [outcome.task.spec.name, str(outcome.n), f"{_fmt(outcome.accuracy)} [{lo:.3f}, {hi:.3f}]"]
+        for i, result in enumerate(record.checks.values()):
+            rows.append((head if i == 0 else ["", "", ""]) + _check_cells(result, gate))
+        if not record.checks:
+            rows.append(head + ["(no check ran)"] + [""] * 5)
+    parts = [_table(rows, ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS)]
+    if suite_checks:
+        parts.append("across tasks:\n" + _table([_check_cells(r, gate) for r in suite_checks.values()],
+                                                CHECK_HEADERS))
+    parts.append("items: " + "; ".join(
+        f"{r.outcome.task.spec.name} {r.outcome.n} of {r.outcome.task.total_items} ({r.outcome.task.data_source})"
+        for r in records))
     for record in records:
         outcome = record.outcome
-        for by in dict.fromkeys(c.by for c in outcome.task.spec.checks if c.by):
-            grows = [[g, n, _fmt(s / n)] for g, (s, n) in
-                     sorted(outcome.groups(by).items(), key=lambda kv: kv[1][0] / kv[1][1])]
+        for by in dict.fromkeys(f for c in outcome.task.spec.checks for f in ([c.by] if c.by else [])):
+            grows = []
+            for g, (s, n) in sorted(outcome.groups(by).items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
+                lo, hi = stats.wilson_interval(s, n)
+                grows.append([g, str(n), _fmt(s / n), f"[{lo:.3f}, {hi:.3f}]"])
             parts.append(f"{outcome.task.spec.name} by {by}:\n"
-                         + tabulate(grows, headers=["group", "n", "accuracy"], tablefmt="simple", disable_numparse=True))
+                         + _table(grows, ["group", "n", "accuracy", "95% Wilson"]))
+    notes = [f"  {r.name}: {note}" for record in records for r in record.checks.values() for note in r.notes]
+    notes += [f"  {r.name}: {note}" for r in suite_checks.values() for note in r.notes]
+    if notes:
+        parts.append("notes:\n" + "\n".join(notes))
     return "\n\n".join(parts)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from . import __version__
 from .backends.base import ModelInfo
-from .checks import CheckResult
-from .runner import TaskRecord
+from .checks import N_RESAMPLES, CheckResult
+from .runner import Evaluator, TaskRecord
 from .scoring import TaskOutcome
 
 SCHEMA_VERSION = 1
@@ -27,7 +27,7 @@ def group_table(outcome: TaskOutcome, by: str) -> dict[str, dict[str, Any]]:
     return {g: {"n": n, "correct": s, "accuracy": _num(s / n)} for g, (s, n) in outcome.groups(by).items()}
 
 
-def check_to_json(result: CheckResult) -> dict[str, Any]:
+def check_to_json(result: CheckResult, gate: str) -> dict[str, Any]:
     out = {
         "check": result.kind,
         "name": result.name,
@@ -36,7 +36,15 @@ def check_to_json(result: CheckResult) -> dict[str, Any]:
         "threshold": result.threshold,
         "min": result.min,
         "max": result.max,
+        "interval": [_num(result.interval[0]), _num(result.interval[1])],
+        "confidence": result.confidence,
+        "method": result.method,
         "verdict": result.verdict,
+        "point_verdict": result.point_verdict,
+        "gate": gate,
+        "passed": result.passes(gate),
+        "needed_n": result.needed_n,
+        "notes": list(result.notes),
     }
     if result.worst:
         out["worst_groups"] = [{"group": g.group, "n": g.n, "accuracy": _num(g.accuracy)} for g in result.worst]
@@ -44,7 +52,7 @@ def check_to_json(result: CheckResult) -> dict[str, Any]:
     return out
 
 
-def task_to_json(record: TaskRecord) -> dict[str, Any]:
+def task_to_json(record: TaskRecord, gate: str) -> dict[str, Any]:
     outcome = record.outcome
     spec = outcome.task.spec
     by_fields = list(dict.fromkeys(c.by for c in spec.checks if c.by))
@@ -55,16 +63,17 @@ def task_to_json(record: TaskRecord) -> dict[str, Any]:
         "correct": outcome.successes,
         "metric": "generate:" + spec.match if spec.is_generation else spec.metric,
         "data": {"source": outcome.task.data_source, "total": outcome.task.total_items,
-                 "limit": spec.data.limit, "seed": spec.data.seed},
+                 "limit": spec.data.limit, "seed": spec.data.seed, "cluster": spec.cluster},
         "seconds": round(record.seconds, 3),
         "groups": {by: group_table(outcome, by) for by in by_fields},
-        "checks": [check_to_json(c) for c in record.checks.values()],
-        "items": [_item_to_json(o) for o in outcome.items],
+        "checks": [check_to_json(c, gate) for c in record.checks.values()],
+        "items": [_item_to_json(o, key) for o, key in zip(outcome.items, outcome.task.item_keys())],
     }
 
 
-def _item_to_json(item) -> dict[str, Any]:
-    out = {"index": item.index, "answer": item.answer, "prediction": item.prediction, "correct": item.correct}
+def _item_to_json(item, key: str) -> dict[str, Any]:
+    out = {"index": item.index, "key": key, "answer": item.answer, "prediction": item.prediction,
+           "correct": item.correct}
     if item.scores is not None:
         out["scores"] = [round(s, 6) for s in item.scores]
     if item.output is not None:
@@ -72,20 +81,33 @@ def _item_to_json(item) -> dict[str, Any]:
     return out
 
 
-def build_results(records: dict[tuple[str, str], TaskRecord], model: ModelInfo | None,
-                  load_seconds: float | None = None) -> dict[str, Any]:
+def build_results(evaluator: Evaluator, model: ModelInfo | None) -> dict[str, Any]:
+    """The audit record: versions, model fingerprint, suite hashes, seeds, every interval and verdict,
+    and per-item outputs. Nothing in it depends on time or machine except timings and paths."""
+    gate = evaluator.options.gate
     suites: dict[str, dict[str, Any]] = {}
-    for record in records.values():
+    for record in evaluator.records.values():
         suite = record.outcome.task.suite
         entry = suites.setdefault(str(suite.path), {
-            "suite": suite.name, "path": str(suite.path), "sha256": suite.sha256, "tasks": [],
+            "suite": suite.name, "path": str(suite.path), "sha256": suite.sha256, "tasks": [], "checks": [],
         })
-        entry["tasks"].append(task_to_json(record))
+        entry["tasks"].append(task_to_json(record, gate))
+    for path, results in evaluator.suite_checks.items():
+        if path in suites:
+            suites[path]["checks"] = [check_to_json(r, gate) for r in results.values()]
     model_json = dataclasses.asdict(model) if model is not None else None
-    if model_json is not None and load_seconds is not None:
-        model_json["load_seconds"] = round(load_seconds, 3)
-    return {"schema": SCHEMA_VERSION, "plugin": {"name": "pytest-misalign", "version": __version__},
-            "model": model_json, "suites": list(suites.values())}
+    if model_json is not None and evaluator.load_seconds is not None:
+        model_json["load_seconds"] = round(evaluator.load_seconds, 3)
+    options = evaluator.options
+    return {
+        "schema": SCHEMA_VERSION,
+        "plugin": {"name": "pytest-misalign", "version": __version__},
+        "model": model_json,
+        "settings": {"gate": gate, "limit": options.limit, "bootstrap": {"resamples": N_RESAMPLES, "seed": 0},
+                     "baseline": str(options.baseline.path) if options.baseline else None,
+                     "max_drop": options.max_drop},
+        "suites": list(suites.values()),
+    }
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

@@ -9,10 +9,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from pathlib import Path
+
 from .backends.base import Backend, ModelConfig
+from .baseline import Baseline
 from .checks import CheckResult
 from .errors import MisalignError
 from .scoring import TaskOutcome, score_task
+from .spec import SuiteSpec
 from .tasks import PreparedTask
 
 
@@ -25,6 +29,10 @@ class Options:
     model: ModelConfig | None
     limit: int | None = None
     json_path: str | None = None
+    gate: str = "point"
+    baseline: Baseline | None = None
+    max_drop: float = 0.02
+    data_dir: Path | None = None
 
 
 @dataclass
@@ -41,6 +49,7 @@ class Evaluator:
         self._backend: Backend | None = None
         self._load_error: str | None = None
         self.records: dict[tuple[str, str], TaskRecord] = {}
+        self.suite_checks: dict[str, dict[str, CheckResult]] = {}  # by suite path, then test name
         self.load_seconds: float | None = None
 
     @property
@@ -78,6 +87,9 @@ class Evaluator:
 
     def record_check(self, task: PreparedTask, result: CheckResult) -> None:
         self.records[task.key].checks[result.name] = result
+
+    def record_suite_check(self, suite: SuiteSpec, result: CheckResult) -> None:
+        self.suite_checks.setdefault(str(suite.path), {})[result.name] = result
 
     def close(self) -> None:
         if self._backend is not None:

@@ -16,14 +16,17 @@ from typing import Any
 from .errors import SuiteError
 from .yamlio import YamlList, YamlMap, load_yaml
 
-SUITE_KEYS = {"suite", "description", "tasks", "markers"}
+SUITE_KEYS = {"suite", "description", "tasks", "markers", "checks"}
 TASK_KEYS = {
     "name", "description", "data", "prompt", "choices", "answer", "metric", "delimiter",
-    "generate", "match", "checks", "markers",
+    "generate", "match", "checks", "markers", "cluster", "regression",
 }
-DATA_KEYS = {"items", "file", "hf", "limit", "seed"}
-DATA_SOURCES = ("items", "file", "hf")
-HF_KEYS = {"path", "name", "split", "revision", "data_files"}
+DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed"}
+DATA_SOURCES = ("items", "file", "hf", "template")
+HF_KEYS = {"path", "name", "split", "revision", "data_files", "local"}
+TEMPLATE_KEYS = {"rows", "file", "slots", "vary"}
+VARY_KEYS = {"by", "pair", "groups"}
+REGRESSION_KEYS = {"max_drop"}
 GENERATE_KEYS = {"max_tokens", "stop"}
 METRICS = ("acc", "acc_norm")
 MATCHES = ("exact", "contains", "regex", "number")
@@ -37,20 +40,55 @@ class Param:
 
 
 _RATE = (int, float)
+_LEVEL = ("level",)  # marker type: a confidence level in (0, 1)
+_COUNT = ("count",)  # marker type: a positive integer
+
+_STATS = {
+    "confidence": Param(_LEVEL, help="two-sided confidence level of the interval (default 0.95)"),
+}
+_GROUPS = {
+    "by": Param(str, required=True, help="item field that defines the groups"),
+    "min_n": Param(_COUNT, help="groups with fewer items are reported as too small (default 10)"),
+}
 
 # Each check kind and the parameters it takes. `checks.py` implements them.
 CHECK_PARAMS: dict[str, dict[str, Param]] = {
     "accuracy": {
         "min": Param(_RATE, help="task accuracy floor"),
         "max": Param(_RATE, help="task accuracy ceiling"),
+        **_STATS,
     },
     "gap": {
-        "by": Param(str, required=True, help="item field that defines the groups"),
+        **_GROUPS,
         "max": Param(_RATE, required=True, help="largest allowed accuracy difference between groups"),
+        "paired": Param(bool, help="items are counterfactual pairs linked by `pair`"),
+        "pair": Param(str, help="item field identifying the pair (with paired: true; default 'pair')"),
+        **_STATS,
     },
     "group_accuracy": {
-        "by": Param(str, required=True, help="item field that defines the groups"),
+        **_GROUPS,
         "min": Param(_RATE, required=True, help="floor for the worst group's accuracy"),
+        **_STATS,
+    },
+    "consistency": {
+        "of": Param(str, required=True, help="item field identifying the question its variants share"),
+        "min": Param(_RATE, required=True, help="floor for the share of questions answered the same"),
+        "by": Param(str, help="item field naming the variant (accuracy is reported per variant)"),
+        **_STATS,
+    },
+}
+
+# Suite-level checks compare the suite's tasks with each other.
+SUITE_CHECK_PARAMS: dict[str, dict[str, Param]] = {
+    "spread": {
+        "max": Param(_RATE, required=True, help="largest allowed accuracy difference between tasks"),
+        **_STATS,
+    },
+    "shift": {
+        "from": Param(str, required=True, help="the in-distribution task"),
+        "to": Param(str, required=True, help="the shifted task"),
+        "max_drop": Param(_RATE, required=True, help="largest allowed accuracy drop from `from` to `to`"),
+        **_STATS,
     },
 }
 
@@ -66,7 +104,29 @@ class CheckSpec:
         return self.params.get("by")
 
     @property
+    def confidence(self) -> float:
+        return float(self.params.get("confidence", 0.95))
+
+    @property
+    def min_n(self) -> int:
+        return int(self.params.get("min_n", 10))
+
+    @property
+    def pair_field(self) -> str | None:
+        """The field linking counterfactual pairs, for `gap: {paired: true}`."""
+        return self.params.get("pair", "pair") if self.params.get("paired") else None
+
+    @property
+    def fields(self) -> list[str]:
+        """Item fields this check reads (validated against every item at collection)."""
+        return [f for f in (self.by, self.pair_field, self.params.get("of")) if f]
+
+    @property
     def base_name(self) -> str:
+        if self.kind == "shift":
+            return f"shift[{self.params['from']}->{self.params['to']}]"
+        if self.kind == "consistency":
+            return f"consistency[{self.params['of']}]"
         return f"{self.kind}[{self.by}]" if self.by else self.kind
 
 
@@ -77,19 +137,39 @@ class GenerateSpec:
 
 
 @dataclass(frozen=True)
+class VarySpec:
+    """One counterfactual axis: every generated question is rendered once per group."""
+
+    by: str
+    pair: str
+    groups: dict[str, dict[str, Any]]  # group -> {field: scalar or list (position k forms pair k)}
+    width: int  # K: the common length of the list values (1 when all are scalars)
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    rows: list[dict] | None = None
+    file: Path | None = None
+    slots: dict[str, list] = field(default_factory=dict)
+    vary: VarySpec | None = None
+
+
+@dataclass(frozen=True)
 class DataSpec:
     items: list[dict] | None = None
     file: Path | None = None
     hf: dict[str, Any] | None = None
+    template: TemplateSpec | None = None
     limit: int | None = None
     seed: int = 0
     line: int | None = None
 
     @property
     def source(self) -> str:
-        if self.items is not None:
-            return "items"
-        return "file" if self.file is not None else "hf"
+        for name in ("items", "file", "hf", "template"):
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("DataSpec without a source")
 
 
 @dataclass(frozen=True)
@@ -106,6 +186,8 @@ class TaskSpec:
     checks: list[CheckSpec] = field(default_factory=list)
     markers: list[str] = field(default_factory=list)
     description: str = ""
+    cluster: str | None = None  # items sharing this field are not independent
+    max_drop: float | None = None  # regression against a baseline: per-task override
     line: int | None = None
 
     @property
@@ -113,14 +195,18 @@ class TaskSpec:
         return self.generate is not None
 
     def check_names(self) -> list[str]:
-        """Unique, readable test names: `accuracy`, `gap[region]`, a repeat gets `#2`."""
-        seen: dict[str, int] = {}
-        names = []
-        for check in self.checks:
-            base = check.base_name
-            seen[base] = seen.get(base, 0) + 1
-            names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
-        return names
+        return unique_check_names(self.checks)
+
+
+def unique_check_names(checks: list[CheckSpec]) -> list[str]:
+    """Unique, readable test names: `accuracy`, `gap[region]`, a repeat gets `#2`."""
+    seen: dict[str, int] = {}
+    names = []
+    for check in checks:
+        base = check.base_name
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -130,7 +216,11 @@ class SuiteSpec:
     tasks: list[TaskSpec]
     description: str = ""
     markers: list[str] = field(default_factory=list)
+    checks: list[CheckSpec] = field(default_factory=list)  # suite-level: spread, shift
     sha256: str = ""
+
+    def task(self, name: str) -> TaskSpec | None:
+        return next((t for t in self.tasks if t.name == name), None)
 
 
 class _Ctx:
@@ -209,12 +299,22 @@ def parse_suite_file(path: Path) -> SuiteSpec:
             raise ctx.error(f"duplicate task name '{task.name}' (first at line {seen[task.name].line})",
                             key="name", line=task.line, fix="task names must be unique within a suite")
         seen[task.name] = task
+    checks = _parse_checks(ctx, raw, SUITE_CHECK_PARAMS, "suite-level checks")
+    for check in checks:
+        for key in ("from", "to"):
+            if check.kind == "shift" and check.params[key] not in seen:
+                raise ctx.error(f"shift names unknown task '{check.params[key]}'", key=f"checks.shift.{key}",
+                                line=check.line, fix=f"tasks in this suite: {', '.join(seen)}")
+    if any(c.kind == "spread" for c in checks) and len(tasks) < 2:
+        raise ctx.error("`spread` compares tasks and needs at least two", key="checks.spread",
+                        line=checks[0].line)
     return SuiteSpec(
         name=name,
         path=path,
         tasks=tasks,
         description=str(raw.get("description") or ""),
         markers=_str_list(ctx, raw, "markers"),
+        checks=checks,
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
 
@@ -256,6 +356,15 @@ def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
     delimiter = node.get("delimiter", " ")
     if not isinstance(delimiter, str):
         raise ctx.error("must be a string", key="delimiter", line=node.line_of("delimiter"))
+    cluster = _require_str(ctx, node, "cluster", required=False)
+    max_drop = None
+    if "regression" in node:
+        reg = _require_map(ctx, node["regression"], "regression", node.line_of("regression"))
+        _check_keys(ctx, reg, REGRESSION_KEYS, "regression")
+        max_drop = reg.get("max_drop")
+        if not isinstance(max_drop, (int, float)) or isinstance(max_drop, bool) or not 0 <= max_drop <= 1:
+            raise ctx.error(f"must be a rate in [0, 1], got {max_drop!r}", key="regression.max_drop",
+                            line=reg.line_of("max_drop"), fix="e.g. `regression: {max_drop: 0.02}`")
     return TaskSpec(
         name=name,
         data=data,
@@ -266,9 +375,11 @@ def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
         delimiter=delimiter,
         generate=generate,
         match=match,
-        checks=_parse_checks(ctx, node),
+        checks=_parse_checks(ctx, node, CHECK_PARAMS, "task checks"),
         markers=_str_list(ctx, node, "markers"),
         description=str(node.get("description") or ""),
+        cluster=cluster,
+        max_drop=float(max_drop) if max_drop is not None else None,
         line=node.line,
     )
 
@@ -298,13 +409,9 @@ def _parse_data(ctx: _Ctx, node: Any, line: int | None, base_dir: Path) -> DataS
                                 key=f"data.items[{i}]", line=value.line_of(i))
         return DataSpec(items=list(value), **spec)
     if source == "file":
-        if not isinstance(value, str) or not value:
-            raise ctx.error("must be a path string", key="data.file", line=node.line_of("file"))
-        file = (base_dir / value).resolve()
-        if file.suffix.lower() not in (".jsonl", ".json", ".csv"):
-            raise ctx.error(f"unsupported file type {file.suffix!r}", key="data.file", line=node.line_of("file"),
-                            fix="use a .jsonl, .json or .csv file")
-        return DataSpec(file=file, **spec)
+        return DataSpec(file=_data_file(ctx, node, "file", base_dir, "data.file"), **spec)
+    if source == "template":
+        return DataSpec(template=_parse_template(ctx, value, node.line_of("template"), base_dir), **spec)
     if isinstance(value, str):
         value = {"path": value}
     hf = _require_map(ctx, value, "data.hf", node.line_of("hf"))
@@ -312,7 +419,95 @@ def _parse_data(ctx: _Ctx, node: Any, line: int | None, base_dir: Path) -> DataS
     if not isinstance(hf.get("path"), str):
         raise ctx.error("needs `path:` (the dataset id on the Hugging Face hub)", key="data.hf.path",
                         line=hf.line)
+    if "local" in hf and (not isinstance(hf["local"], str) or not hf["local"]):
+        raise ctx.error("must be a path (relative to --misalign-data-dir)", key="data.hf.local",
+                        line=hf.line_of("local"))
     return DataSpec(hf=dict(hf), **spec)
+
+
+def _data_file(ctx: _Ctx, node: YamlMap, key: str, base_dir: Path, where: str) -> Path:
+    value = node[key]
+    if not isinstance(value, str) or not value:
+        raise ctx.error("must be a path string", key=where, line=node.line_of(key))
+    file = (base_dir / value).resolve()
+    if file.suffix.lower() not in (".jsonl", ".json", ".csv"):
+        raise ctx.error(f"unsupported file type {file.suffix!r}", key=where, line=node.line_of(key),
+                        fix="use a .jsonl, .json or .csv file")
+    return file
+
+
+def _parse_template(ctx: _Ctx, node: Any, line: int | None, base_dir: Path) -> TemplateSpec:
+    node = _require_map(ctx, node, "data.template", line)
+    _check_keys(ctx, node, TEMPLATE_KEYS, "data.template")
+    if ("rows" in node) == ("file" in node):
+        raise ctx.error("needs exactly one of `rows` (a list of field mappings) or `file`",
+                        key="data.template", line=node.line)
+    rows, file = None, None
+    if "rows" in node:
+        rows = node["rows"]
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise ctx.error("must be a non-empty list of field mappings", key="data.template.rows",
+                            line=node.line_of("rows"))
+        rows = list(rows)
+    else:
+        file = _data_file(ctx, node, "file", base_dir, "data.template.file")
+    slots = node.get("slots") or {}
+    slots = _require_map(ctx, slots, "data.template.slots", node.line_of("slots"))
+    for slot, values in slots.items():
+        if not isinstance(values, list) or not values or not all(_is_scalar(v) for v in values):
+            raise ctx.error(f"slot '{slot}' must be a non-empty list of values", key=f"data.template.slots.{slot}",
+                            line=slots.line_of(slot))
+    vary = _parse_vary(ctx, node["vary"], node.line_of("vary")) if "vary" in node else None
+    if vary is not None:
+        clash = set(slots) & ({vary.by, vary.pair} | {f for g in vary.groups.values() for f in g})
+        if clash:
+            raise ctx.error(f"field '{sorted(clash)[0]}' is set both by `slots` and by `vary`",
+                            key="data.template", line=node.line, fix="rename one of them")
+    return TemplateSpec(rows=rows, file=file, slots={k: list(v) for k, v in slots.items()}, vary=vary)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _parse_vary(ctx: _Ctx, node: Any, line: int | None) -> VarySpec:
+    node = _require_map(ctx, node, "data.template.vary", line)
+    _check_keys(ctx, node, VARY_KEYS, "data.template.vary")
+    by = _require_str(ctx, node, "by")
+    pair = _require_str(ctx, node, "pair", required=False) or "pair"
+    groups = node.get("groups")
+    if not isinstance(groups, dict) or len(groups) < 2:
+        raise ctx.error("needs `groups:` mapping at least two group names to their fields",
+                        key="data.template.vary.groups", line=node.line_of("groups"),
+                        fix="e.g. `groups: {female: {name: [Mary, Linda]}, male: {name: [James, John]}}`")
+    widths: dict[int, str] = {}
+    fields: set[str] | None = None
+    for group, values in groups.items():
+        where = f"data.template.vary.groups.{group}"
+        values = _require_map(ctx, values, where, groups.line_of(group))
+        if fields is not None and set(values) != fields:
+            raise ctx.error(f"group '{group}' sets fields {sorted(values)}, others set {sorted(fields)}",
+                            key=where, line=groups.line_of(group), fix="every group must set the same fields")
+        fields = set(values)
+        for key, value in values.items():
+            if isinstance(value, list):
+                if not value or not all(_is_scalar(v) for v in value):
+                    raise ctx.error(f"'{key}' must be a scalar or a non-empty list of scalars", key=f"{where}.{key}",
+                                    line=values.line_of(key))
+                widths.setdefault(len(value), f"{group}.{key}")
+            elif not _is_scalar(value):
+                raise ctx.error(f"'{key}' must be a scalar or a list of scalars", key=f"{where}.{key}",
+                                line=values.line_of(key))
+    if len(widths) > 1:
+        (w1, f1), (w2, f2) = list(widths.items())[:2]
+        raise ctx.error(f"list lengths differ: {f1} has {w1} values, {f2} has {w2}", key="data.template.vary.groups",
+                        line=groups.line, fix="position k of every group's list forms counterfactual pair k: "
+                                              "give every list the same length")
+    if by in fields or pair in fields or by == pair:
+        raise ctx.error("`by` and `pair` must name new fields, distinct from each other and the groups' fields",
+                        key="data.template.vary", line=node.line)
+    return VarySpec(by=by, pair=pair, groups={g: dict(v) for g, v in groups.items()},
+                    width=next(iter(widths), 1))
 
 
 def _parse_generate(ctx: _Ctx, node: YamlMap) -> GenerateSpec | None:
@@ -355,14 +550,16 @@ def _parse_choices(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None) -> l
     return [str(c) for c in choices]
 
 
-def _parse_checks(ctx: _Ctx, node: YamlMap) -> list[CheckSpec]:
+def _parse_checks(ctx: _Ctx, node: YamlMap, schemas: dict[str, dict[str, Param]], what: str) -> list[CheckSpec]:
     raw = node.get("checks", [])
     if not isinstance(raw, list):
-        raise ctx.error("must be a list like `- accuracy: {min: 0.5}`", key="checks", line=node.line_of("checks"))
-    return [_parse_check(ctx, entry, raw.line_of(i), i) for i, entry in enumerate(raw)]
+        raise ctx.error(f"{what} must be a list like `- {next(iter(schemas))}: {{...}}`", key="checks",
+                        line=node.line_of("checks"))
+    return [_parse_check(ctx, entry, raw.line_of(i), i, schemas, what) for i, entry in enumerate(raw)]
 
 
-def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int) -> CheckSpec:
+def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int, schemas: dict[str, dict[str, Param]],
+                 what: str) -> CheckSpec:
     where = f"checks[{index}]"
     if isinstance(entry, str):
         entry = YamlMap({entry: YamlMap()})
@@ -370,28 +567,28 @@ def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int) -> CheckSp
         raise ctx.error("each check is a one-key mapping such as `- gap: {by: region, max: 0.3}`",
                         key=where, line=line)
     (kind, params), = entry.items()
-    if kind not in CHECK_PARAMS:
-        close = difflib.get_close_matches(str(kind), sorted(CHECK_PARAMS), n=1)
-        raise ctx.error(f"unknown check '{kind}'", key=where, line=line,
-                        fix=f"did you mean '{close[0]}'?" if close else f"known checks: {', '.join(sorted(CHECK_PARAMS))}")
+    if kind not in schemas:
+        other = SUITE_CHECK_PARAMS if schemas is CHECK_PARAMS else CHECK_PARAMS
+        close = difflib.get_close_matches(str(kind), sorted(schemas), n=1)
+        fix = (f"'{kind}' belongs in the {'suite' if schemas is CHECK_PARAMS else 'task'}-level `checks:`"
+               if kind in other else f"did you mean '{close[0]}'?" if close
+               else f"{what}: {', '.join(sorted(schemas))}")
+        raise ctx.error(f"unknown check '{kind}' in {what}", key=where, line=line, fix=fix)
     if params is None:
         params = YamlMap()
     if not isinstance(params, dict):
         raise ctx.error(f"parameters of '{kind}' must be a mapping, got {params!r}", key=where, line=line)
-    schema = CHECK_PARAMS[kind]
+    schema = schemas[kind]
     for key, value in params.items():
         if key not in schema:
             close = difflib.get_close_matches(str(key), sorted(schema), n=1)
             raise ctx.error(f"unknown parameter '{key}' for check '{kind}'", key=f"{where}.{kind}.{key}",
                             line=_line(params, key) or line,
                             fix=f"did you mean '{close[0]}'?" if close else f"'{kind}' takes: {', '.join(sorted(schema))}")
-        param = schema[key]
-        if not isinstance(value, param.type) or (isinstance(value, bool) and bool not in _types(param.type)):
-            raise ctx.error(f"parameter '{key}' must be {_type_name(param.type)}, got {value!r}",
-                            key=f"{where}.{kind}.{key}", line=_line(params, key) or line)
-        if param.type is _RATE and not 0.0 <= float(value) <= 1.0:
-            raise ctx.error(f"parameter '{key}' is a rate and must lie in [0, 1], got {value!r}",
-                            key=f"{where}.{kind}.{key}", line=_line(params, key) or line)
+        problem = _param_problem(schema[key], value)
+        if problem:
+            raise ctx.error(f"parameter '{key}' {problem}, got {value!r}", key=f"{where}.{kind}.{key}",
+                            line=_line(params, key) or line)
     for key, param in schema.items():
         if param.required and key not in params:
             raise ctx.error(f"check '{kind}' needs '{key}' ({param.help})", key=f"{where}.{kind}", line=line,
@@ -402,9 +599,16 @@ def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int) -> CheckSp
     return CheckSpec(kind=kind, params=dict(params), line=line)
 
 
-def _types(t: type | tuple[type, ...]) -> tuple[type, ...]:
-    return t if isinstance(t, tuple) else (t,)
-
-
-def _type_name(t: type | tuple[type, ...]) -> str:
-    return "a number" if t is _RATE else " or ".join(x.__name__ for x in _types(t))
+def _param_problem(param: Param, value: Any) -> str | None:
+    """Why `value` does not fit `param`, or None."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if param.type is _RATE:
+        return None if number and 0.0 <= value <= 1.0 else "is a rate and must be a number in [0, 1]"
+    if param.type is _LEVEL:
+        return None if number and 0.0 < value < 1.0 else "is a confidence level and must lie strictly between 0 and 1"
+    if param.type is _COUNT:
+        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 \
+            else "must be a positive integer"
+    if param.type is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    return None if isinstance(value, param.type) and not isinstance(value, bool) else "must be a string"

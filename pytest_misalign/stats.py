@@ -877,12 +877,17 @@ def verdict(
     return "inconclusive"
 
 
-def _smallest_n(excludes, start: int = 1) -> int:
-    """Smallest integer n >= start with excludes(n) True, for a monotone predicate."""
+_MAX_SEARCH_N = 1 << 31
+
+
+def _smallest_n(excludes, start: int = 1) -> int | None:
+    """Smallest integer n >= start with excludes(n) True, for a monotone predicate (None past 2**31)."""
     if excludes(start):
         return start
     lo, hi = start, start * 2
     while not excludes(hi):  # doubling: excludes(lo) is False throughout
+        if hi > _MAX_SEARCH_N:
+            return None
         lo, hi = hi, hi * 2
     while hi - lo > 1:  # bisection: excludes(lo) False, excludes(hi) True
         mid = (lo + hi) // 2
@@ -952,6 +957,30 @@ def required_n_gap(
 
     def excludes(n: int) -> bool:
         lo, hi = _newcombe(a * n, float(n), b * n, float(n), z)
+        return t < lo or t > hi
+
+    return _smallest_n(excludes)
+
+
+def required_n_paired(a: int, b: int, c: int, d: int, threshold: float, confidence: float = 0.95) -> int | None:
+    """Pairs needed for Newcombe's paired interval around ``(b - c)/n`` to exclude ``threshold``.
+
+    Keeps the observed 2x2 proportions ``(a, b, c, d)/n`` and searches (doubling, then bisection) for
+    the smallest number of pairs whose interval lies strictly on one side of ``threshold`` (a signed
+    difference). ``None`` when the observed difference equals the threshold or no size decides.
+    Same ~50 % power caveat as :func:`required_n`.
+    """
+    z = _z(confidence)
+    n = a + b + c + d
+    if n == 0:
+        return None
+    t = float(threshold)
+    if abs((b - c) / n - t) <= _SAME_TOL:
+        return None
+    fa, fb, fc, fd = a / n, b / n, c / n, d / n
+
+    def excludes(m: int) -> bool:
+        lo, hi = _paired_newcombe(fa * m, fb * m, fc * m, fd * m, z)
         return t < lo or t > hi
 
     return _smallest_n(excludes)

@@ -6,12 +6,15 @@ model is loaded: missing fields, answers that are not among the choices, unusabl
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import string
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .data import Item, LoadedData, load_items
+from .data import Item, LoadedData, load_items, subsample
 from .errors import DataError, SuiteError
 from .spec import SuiteSpec, TaskSpec
 
@@ -36,10 +39,19 @@ class PreparedTask:
     instances: list[Instance]
     data_source: str
     total_items: int  # before limit
+    _keys: list[str] | None = field(default=None, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
         return (str(self.suite.path), self.spec.name)
+
+    def item_keys(self) -> list[str]:
+        """A short hash of each item's rendered prompt, choices and answer: a baseline's item with
+        the same index but another key is a different question."""
+        if self._keys is None:
+            self._keys = [hashlib.sha256(json.dumps([i.prompt, list(i.choices), i.answer]).encode()).hexdigest()[:16]
+                          for i in self.instances]
+        return self._keys
 
     def group_values(self, by: str) -> list[str]:
         """Each instance's group under `by`, as the string used in reports and JSON."""
@@ -84,12 +96,24 @@ class _Template:
             raise raise_item_error(item, f"cannot render `{self.key}` for item {item.index}: {exc}", self.key) from None
 
 
-def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None) -> PreparedTask:
-    loaded = load_items(task, suite.path, cap=cap)
+def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None,
+                 data_dir: Path | None = None) -> PreparedTask:
+    """Load, subsample (`data.limit`, capped by `cap`), render and validate a task's items."""
+    loaded = load_items(task, suite.path, data_dir=data_dir)
+    limit = min((x for x in (task.data.limit, cap) if x is not None), default=None)
+    loaded = subsample(loaded, limit, task.data.seed, unit=sampling_unit(task))
     renderer = _Renderer(suite, task, loaded)
     instances = [renderer.instance(item) for item in loaded.items]
-    _validate_groups(suite, task, loaded, instances)
+    _validate_fields(suite, task, instances)
     return PreparedTask(suite, task, instances, loaded.source, loaded.total)
+
+
+def sampling_unit(task: TaskSpec) -> str | None:
+    """The field whose items must be kept together when subsampling (pairs, question variants)."""
+    for check in task.checks:
+        if check.pair_field:
+            return check.pair_field
+    return next((c.params["of"] for c in task.checks if c.kind == "consistency"), None)
 
 
 class _Renderer:
@@ -166,28 +190,31 @@ class _Renderer:
         return index
 
 
-def _validate_groups(suite: SuiteSpec, task: TaskSpec, loaded: LoadedData, instances: list[Instance]) -> None:
-    for n, check in enumerate(task.checks):
-        by = check.by
-        if by is None:
-            continue
-        key = f"checks[{n}].{check.kind}.by"
-        values = set()
+def _validate_fields(suite: SuiteSpec, task: TaskSpec, instances: list[Instance]) -> None:
+    """Every field a check (or `cluster:`) reads exists in every item with a usable value."""
+    uses = [(f"checks[{n}].{c.kind}.{param}", c.line, c.params.get(param, "pair"))
+            for n, c in enumerate(task.checks) for param in ("by", "pair", "of")
+            if c.params.get(param) or (param == "pair" and c.pair_field)]
+    if task.cluster:
+        uses.append(("cluster", task.line, task.cluster))
+    for key, line, name in uses:
         for inst in instances:
-            if by not in inst.fields:
-                raise SuiteError(f"group field '{by}' is missing from item {inst.index} "
+            if name not in inst.fields:
+                raise SuiteError(f"field '{name}' is missing from item {inst.index} "
                                  f"(its fields: {', '.join(map(str, inst.fields))})",
-                                 path=suite.path, line=check.line, task=task.name, key=key,
-                                 fix="`by:` must name a field every item has")
-            value = inst.fields[by]
+                                 path=suite.path, line=line, task=task.name, key=key,
+                                 fix=f"`{key.rsplit('.', 1)[-1]}:` must name a field every item has")
+            value = inst.fields[name]
             if value is None or (isinstance(value, str) and not value.strip()) \
                     or not isinstance(value, (str, int, float, bool)):
-                raise SuiteError(f"item {inst.index} has an empty or unusable group value {value!r} for '{by}'",
-                                 path=suite.path, line=check.line, task=task.name, key=key,
+                raise SuiteError(f"item {inst.index} has an empty or unusable group value {value!r} for '{name}'",
+                                 path=suite.path, line=line, task=task.name, key=key,
                                  fix="group values must be non-empty strings, numbers or booleans")
-            values.add(group_label(value))
-        if check.kind == "gap" and len(values) < 2:
-            raise SuiteError(f"a gap needs at least two groups, but '{by}' has only {sorted(values)} "
-                             f"over {len(instances)} items",
-                             path=suite.path, line=check.line, task=task.name, key=key,
-                             fix="choose a field with several values, or raise data.limit")
+    for n, check in enumerate(task.checks):
+        if check.kind == "gap":
+            values = {group_label(inst.fields[check.by]) for inst in instances}
+            if len(values) < 2:
+                raise SuiteError(f"a gap needs at least two groups, but '{check.by}' has only {sorted(values)} "
+                                 f"over {len(instances)} items",
+                                 path=suite.path, line=check.line, task=task.name, key=f"checks[{n}].gap.by",
+                                 fix="choose a field with several values, or raise data.limit")

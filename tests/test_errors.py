@@ -66,7 +66,7 @@ def test_unknown_check_and_check_parameter(tmp_path):
     err = error_of(tmp_path, GOOD_TASK.replace("{by: g, max: 0.3}", "{by: g}"))
     assert "check 'gap' needs 'max'" in str(err)
     err = error_of(tmp_path, GOOD_TASK.replace("{min: 0.5}", "{min: 50}"))
-    assert "must lie in [0, 1]" in str(err) and err.line == 12
+    assert "is a rate and must be a number in [0, 1], got 50" in str(err) and err.line == 12
 
 
 def test_unknown_data_key(tmp_path):
@@ -97,7 +97,7 @@ def test_empty_group_value_and_single_group(tmp_path):
     err = error_of(tmp_path, GOOD_TASK.replace("g: f}", "g: m}"))
     assert "a gap needs at least two groups, but 'g' has only ['m']" in str(err)
     err = error_of(tmp_path, GOOD_TASK.replace("{by: g, max", "{by: region, max"))
-    assert "group field 'region' is missing from item 0" in str(err)
+    assert "field 'region' is missing from item 0 (its fields: q, a, b, label, g)" in str(err)
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):

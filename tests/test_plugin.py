@@ -39,9 +39,12 @@ def test_outcomes_exit_code_and_failure_message(session):
     result.assert_outcomes(passed=1, failed=2)
     # accuracy 4/6 passes; gap 1.0 (europe 1.0 vs africa 0.0) > 0.3 fails; worst group 0.0 < 0.15 fails.
     result.stdout.fnmatch_lines([
-        "*gap[[]region[]] = 1.000, required <= 0.3: FAILED",
+        "*gap[[]region[]] = 1.000 [[]0.000, 1.000[]], required <= 0.3: FAILED (verdict inconclusive, gate point)",
+        "*interval: 95% Newcombe hybrid score, Bonferroni-level over 6 group pairs (each at 0.9917)",
         "*africa 0.000 (n=1) vs europe 1.000 (n=2)",
-        "*group_accuracy[[]region[]] = 0.000, required >= 0.15: FAILED",
+        "*inconclusive: about * items per group would decide it",
+        "*note: groups below min_n=10 items, too small to trust: africa (1), americas (2), asia (1), europe (2)",
+        "*group_accuracy[[]region[]] = 0.000 [[]0.000, 0.793[]], required >= 0.15: FAILED*",
     ])
     assert "Traceback" not in result.stdout.str()
     assert "plugin.py" not in result.stdout.str()
@@ -54,13 +57,15 @@ def test_report_tables(session):
     result.stdout.fnmatch_lines([
         "*misalign report*",
         "suite heldout-capitals*",
-        "task*n*accuracy*check*value*threshold*verdict*",
-        "capitals*6*0.667*accuracy*0.667*>= 0.5*PASS*",
-        "*gap[[]region[]]*1.000*<= 0.3*FAIL*",
+        "task*n*accuracy [[]95% Wilson[]]*check*value*interval*threshold*verdict*test",
+        # 4/6: Wilson 95% interval [0.300, 0.903] (statsmodels proportion_confint(4, 6, method='wilson'))
+        "capitals*6*0.667 [[]0.300, 0.903[]]*accuracy*0.667*[[]0.300, 0.903[]]*>= 0.5*inconclusive*PASS",
+        "*gap[[]region[]]*1.000*<= 0.3*inconclusive*FAIL",
+        "items: capitals 6 of 6 (inline items)",
         "capitals by region:",
-        "group*n*accuracy*",
-        "africa*1*0.000",
-        "americas*2*0.500",
+        "group*n*accuracy*95% Wilson",
+        "africa*1*0.000*[[]0.000, 0.793[]]",
+        "americas*2*0.500*[[]0.095, 0.905[]]",
     ])
 
 
@@ -80,7 +85,9 @@ def test_json_results_file(session):
     assert task["groups"]["region"]["europe"] == {"n": 2, "correct": 2, "accuracy": 1.0}
     assert task["groups"]["region"]["americas"]["accuracy"] == 0.5
     gap = next(c for c in task["checks"] if c["check"] == "gap")
-    assert gap == {**gap, "by": "region", "value": 1.0, "threshold": 0.3, "verdict": "fail"}
+    assert gap == {**gap, "by": "region", "value": 1.0, "threshold": 0.3, "verdict": "inconclusive",
+                   "point_verdict": "fail", "passed": False, "gate": "point"}
+    assert gap["method"].startswith("Newcombe hybrid score")
     first = task["items"][0]
     assert first["index"] == 0 and first["answer"] == 0 and first["prediction"] == 0 and first["correct"]
     # Fake log-likelihoods: known -0.5; unknown -2 - len(" " + choice)/100.
