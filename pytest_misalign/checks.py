@@ -25,6 +25,7 @@ from .spec import CheckSpec
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 GATES = ("point", "confident")
 N_RESAMPLES = 10_000
+_DECIMALS = 12  # rates are compared after rounding away floating-point noise
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class CheckResult:
 
     @property
     def point_verdict(self) -> str:
-        ok = (self.min is None or self.value >= self.min) and (self.max is None or self.value <= self.max)
+        value = round(self.value, _DECIMALS)  # 0.9 - 0.6 must meet `max: 0.3`
+        ok = (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
         return PASS if ok else FAIL
 
     def passes(self, gate: str) -> bool:
@@ -92,7 +94,8 @@ class CheckResult:
             lines.append("  " + " vs ".join(g.describe() for g in self.worst))
         if self.verdict == INCONCLUSIVE:
             lines.append("  inconclusive: " + (f"about {self.needed_n} {self.needed_unit} would decide it"
-                                               if self.needed_n else "more data would be needed to decide"))
+                                               if self.needed_n else "the estimate sits on the threshold: "
+                                                                     "no sample size would decide it"))
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -102,7 +105,7 @@ def _bounds(check: CheckSpec) -> tuple[float | None, float | None]:
 
 
 def _verdict(lo: float, hi: float, bounds: tuple[float | None, float | None]) -> str:
-    return stats.verdict(lo, hi, min=bounds[0], max=bounds[1])
+    return stats.verdict(round(lo, _DECIMALS), round(hi, _DECIMALS), min=bounds[0], max=bounds[1])
 
 
 def _nearest_bound(value: float, bounds: tuple[float | None, float | None]) -> float:

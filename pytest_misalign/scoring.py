@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from .backends.base import Backend, GenerationRequest, LoglikelihoodRequest, Progress
+from .errors import MisalignError
 from .tasks import Instance, PreparedTask
 
 
@@ -59,18 +60,26 @@ class TaskOutcome:
         return {label: (s, n) for label, (s, n) in counts.items()}
 
 
+def model_prompt(task: PreparedTask, inst: Instance, backend: Backend) -> str:
+    """The text the model sees: the rendered prompt, in the model's chat template with `chat: true`."""
+    if not task.spec.chat:
+        return inst.prompt
+    chat_prompt = getattr(backend, "chat_prompt", None)
+    if chat_prompt is None:
+        raise MisalignError(f"task '{task.spec.name}' sets `chat: true` but the {backend.info.backend} backend "
+                            "has no chat template support")
+    return chat_prompt(inst.prompt)
+
+
 def score_task(task: PreparedTask, backend: Backend, progress: Progress | None = None) -> TaskOutcome:
     if task.spec.is_generation:
         return TaskOutcome(task, _score_generation(task, backend, progress))
     return TaskOutcome(task, _score_multiple_choice(task, backend, progress))
 
 
-def multiple_choice_requests(inst: Instance, delimiter: str) -> list[LoglikelihoodRequest]:
-    return [LoglikelihoodRequest(inst.prompt, delimiter + choice) for choice in inst.choices]
-
-
 def _score_multiple_choice(task: PreparedTask, backend: Backend, progress: Progress | None) -> list[ItemOutcome]:
-    requests = [r for inst in task.instances for r in multiple_choice_requests(inst, task.spec.delimiter)]
+    requests = [LoglikelihoodRequest(model_prompt(task, inst, backend), task.spec.delimiter + choice)
+                for inst in task.instances for choice in inst.choices]
     results = backend.loglikelihood(requests, progress=progress)
     outcomes, start = [], 0
     for inst in task.instances:
@@ -91,7 +100,8 @@ def predict_choice(scores: np.ndarray, choices: tuple[str, ...], metric: str) ->
 
 def _score_generation(task: PreparedTask, backend: Backend, progress: Progress | None) -> list[ItemOutcome]:
     gen = task.spec.generate
-    requests = [GenerationRequest(inst.prompt, gen.max_tokens, gen.stop) for inst in task.instances]
+    requests = [GenerationRequest(model_prompt(task, inst, backend), gen.max_tokens, gen.stop)
+                for inst in task.instances]
     outputs = backend.generate(requests, progress=progress)
     return [
         ItemOutcome(inst.index, inst.answer, output, matches(output, str(inst.answer), task.spec.match),

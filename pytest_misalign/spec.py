@@ -19,7 +19,7 @@ from .yamlio import YamlList, YamlMap, load_yaml
 SUITE_KEYS = {"suite", "description", "tasks", "markers", "checks"}
 TASK_KEYS = {
     "name", "description", "data", "prompt", "choices", "answer", "metric", "delimiter",
-    "generate", "match", "checks", "markers", "cluster", "regression",
+    "generate", "match", "checks", "markers", "cluster", "regression", "chat",
 }
 DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed"}
 DATA_SOURCES = ("items", "file", "hf", "template")
@@ -187,6 +187,7 @@ class TaskSpec:
     markers: list[str] = field(default_factory=list)
     description: str = ""
     cluster: str | None = None  # items sharing this field are not independent
+    chat: bool = False  # wrap the prompt in the model's chat template (as one user turn)
     max_drop: float | None = None  # regression against a baseline: per-task override
     line: int | None = None
 
@@ -357,6 +358,9 @@ def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
     if not isinstance(delimiter, str):
         raise ctx.error("must be a string", key="delimiter", line=node.line_of("delimiter"))
     cluster = _require_str(ctx, node, "cluster", required=False)
+    chat = node.get("chat", False)
+    if not isinstance(chat, bool):
+        raise ctx.error(f"must be true or false, got {chat!r}", key="chat", line=node.line_of("chat"))
     max_drop = None
     if "regression" in node:
         reg = _require_map(ctx, node["regression"], "regression", node.line_of("regression"))
@@ -379,6 +383,7 @@ def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
         markers=_str_list(ctx, node, "markers"),
         description=str(node.get("description") or ""),
         cluster=cluster,
+        chat=chat,
         max_drop=float(max_drop) if max_drop is not None else None,
         line=node.line,
     )
