@@ -199,6 +199,10 @@ class _MisalignItem(_PlainErrors, pytest.Item):
 
     line: int | None = None
 
+    @classmethod
+    def from_parent(cls, parent, *, name: str, **kwargs):
+        return super().from_parent(parent, name=name, nodeid=f"{parent.nodeid}::{name}", **kwargs)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.add_marker("misalign")
