@@ -37,7 +37,7 @@ OPTIONS = [
     ("max-drop", "0.02", "largest allowed accuracy drop against the baseline (per task: regression.max_drop)"),
     ("data-dir", None, "serve hub datasets (`data.hf`) from local files here: `hf.local`, or "
                        "<path>/<name>/<split>.jsonl"),
-    ("cache-dir", None, "where converted models are cached (default: ~/.cache/pytest-misalign)"),
+    ("cache-dir", None, "where converted models and scored results are cached (default: ~/.cache/pytest-misalign)"),
 ]
 
 
@@ -51,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--misalign-trust-remote-code", dest="misalign_trust_remote_code", action="store_true",
                     default=None, help="allow the model repository's own Python code to run (off by default)")
     parser.addini("misalign_trust_remote_code", "allow remote code (true/false)", type="bool", default=False)
+    group.addoption("--misalign-no-cache", dest="misalign_no_cache", action="store_true", default=None,
+                    help="score everything with the model; neither read nor write the result cache "
+                         "(<cache dir>/results.sqlite)")
+    parser.addini("misalign_no_cache", "disable the result cache (true/false)", type="bool", default=False)
 
 
 def _get(config: pytest.Config, name: str):
@@ -105,7 +109,8 @@ def options_from_config(config: pytest.Config) -> Options:
     data_dir = _get(config, "data-dir")
     return Options(model=model_config, limit=_positive_int(config, "limit", _get(config, "limit")),
                    json_path=_get(config, "json") or None, gate=gate, baseline=baseline, max_drop=max_drop,
-                   data_dir=Path(data_dir).resolve() if data_dir else None)
+                   data_dir=Path(data_dir).resolve() if data_dir else None,
+                   cache=not _get(config, "no-cache"))
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -127,7 +132,9 @@ def pytest_configure(config: pytest.Config) -> None:
     def loader(model_config: ModelConfig):
         return config.hook.pytest_misalign_make_backend(model_config=model_config, config=config)
 
-    config.stash[EVALUATOR] = Evaluator(options_from_config(config), loader)
+    from .progress import progress_factory
+
+    config.stash[EVALUATOR] = Evaluator(options_from_config(config), loader, progress_factory(config))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -201,6 +208,8 @@ class _MisalignItem(_PlainErrors, pytest.Item):
 
     @classmethod
     def from_parent(cls, parent, *, name: str, **kwargs):
+        # An explicit node id: pytest >= 9.2 parses ids into path/names/[params], and a name such as
+        # `gap[region]` must parse the same way when --lf reads it back from the cache.
         return super().from_parent(parent, name=name, nodeid=f"{parent.nodeid}::{name}", **kwargs)
 
     def __init__(self, **kwargs) -> None:
@@ -290,6 +299,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     info = evaluator.backend.info
     terminalreporter.write_sep("=", "misalign report")
     terminalreporter.write_line(f"model: {info.name} ({info.source}) on {info.device}, {info.dtype}")
+    from .cache import CachedBackend
+
+    if isinstance(evaluator.backend, CachedBackend):
+        terminalreporter.write_line(evaluator.backend.status())
     for (name, path), records in by_suite(evaluator.records).items():
         terminalreporter.write_line("")
         terminalreporter.write_line(f"suite {name} ({path})", bold=True)

@@ -11,7 +11,7 @@ from typing import Callable
 
 from pathlib import Path
 
-from .backends.base import Backend, ModelConfig
+from .backends.base import Backend, ModelConfig, Progress
 from .baseline import Baseline
 from .checks import CheckResult
 from .errors import MisalignError
@@ -33,6 +33,7 @@ class Options:
     baseline: Baseline | None = None
     max_drop: float = 0.02
     data_dir: Path | None = None
+    cache: bool = True  # persistent result cache (cache.py); off with --misalign-no-cache
 
 
 @dataclass
@@ -43,9 +44,11 @@ class TaskRecord:
 
 
 class Evaluator:
-    def __init__(self, options: Options, loader: Callable[[ModelConfig], Backend]) -> None:
+    def __init__(self, options: Options, loader: Callable[[ModelConfig], Backend],
+                 progress: Callable[[str, int, int], Progress] | None = None) -> None:
         self.options = options
         self._loader = loader
+        self._progress = progress  # factory(label, n_items, n_requests) -> progress callback
         self._backend: Backend | None = None
         self._load_error: str | None = None
         self.records: dict[tuple[str, str], TaskRecord] = {}
@@ -64,7 +67,12 @@ class Evaluator:
                 raise ModelUnavailable(self._load_error)
             start = time.perf_counter()
             try:
-                self._backend = self._loader(self.options.model)
+                backend = self._loader(self.options.model)
+                if self.options.cache:
+                    from .cache import CachedBackend, cache_path
+
+                    backend = CachedBackend(backend, cache_path(self.options.model.cache_dir))
+                self._backend = backend
             except Exception as exc:  # noqa: BLE001 - reported to the user verbatim, once per test
                 self._load_error = f"cannot load model {self.options.model.model!r}: {exc}"
                 raise ModelUnavailable(self._load_error) from None
@@ -80,7 +88,20 @@ class Evaluator:
         if record is None:
             backend = self.backend
             start = time.perf_counter()
-            outcome = score_task(task, backend, progress=None)
+            progress, hits = None, getattr(backend, "hits", None)
+            if self._progress is not None:
+                n_requests = len(task.instances) if task.spec.is_generation else sum(
+                    len(inst.choices) for inst in task.instances)
+                progress = self._progress(f"{task.suite.name}::{task.spec.name}", len(task.instances), n_requests)
+            try:
+                outcome = score_task(task, backend, progress=progress)
+            except BaseException:
+                if progress is not None and hasattr(progress, "close"):
+                    progress.close("interrupted")
+                raise
+            if progress is not None and hasattr(progress, "close"):
+                cached = getattr(backend, "hits", None)
+                progress.close(f"{cached - hits} from cache" if hits is not None and cached is not None else "")
             record = TaskRecord(outcome, time.perf_counter() - start)
             self.records[task.key] = record
         return record.outcome

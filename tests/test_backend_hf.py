@@ -172,12 +172,14 @@ def test_tiny_loglikelihood_order_dedupe_and_progress(tiny_backend, tiny_ref):
         return original(batch)
 
     tiny_backend._score_batch = spy
+    tiny_backend.prefix_sharing = False  # the plain path's batches (prefix sharing: test_prefix_sharing.py)
     calls: list[int] = []
     try:
         forward = tiny_backend.loglikelihood(requests, progress=calls.append)
         backward = tiny_backend.loglikelihood(reversed_requests)
     finally:
         del tiny_backend._score_batch
+        tiny_backend.prefix_sharing = True
     assert backward == list(reversed(forward))  # results come back in request order
     assert sum(calls) == len(requests)
     # 14 requests: 2 literal duplicates, 1 that tokenizes like another once the trailing space
@@ -189,7 +191,8 @@ def test_tiny_loglikelihood_order_dedupe_and_progress(tiny_backend, tiny_ref):
 
 def test_tiny_loglikelihood_halves_batch_on_oom(tiny_model_dir, tiny_ref, tmp_path):
     ref_model, tokenizer = tiny_ref
-    backend = HFBackend(ModelConfig(model=str(tiny_model_dir), batch_size="auto", cache_dir=str(tmp_path)))
+    backend = HFBackend(ModelConfig(model=str(tiny_model_dir), batch_size="auto", cache_dir=str(tmp_path)),
+                        prefix_sharing=False)
     original = backend._score_batch
     sizes: list[int] = []
 
@@ -206,7 +209,8 @@ def test_tiny_loglikelihood_halves_batch_on_oom(tiny_model_dir, tiny_ref, tmp_pa
     assert sizes[:3] == [10, 8, 4] and max(sizes[3:]) <= 4
     assert backend._auto_bs["loglikelihood"] == 4
 
-    fixed = HFBackend(ModelConfig(model=str(tiny_model_dir), batch_size=8, cache_dir=str(tmp_path)))
+    fixed = HFBackend(ModelConfig(model=str(tiny_model_dir), batch_size=8, cache_dir=str(tmp_path)),
+                      prefix_sharing=False)
     fixed._score_batch = fake_oom
     with pytest.raises(torch.OutOfMemoryError):  # an explicit batch size is not second-guessed
         fixed.loglikelihood(requests)
