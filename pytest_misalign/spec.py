@@ -117,9 +117,10 @@ class CheckSpec:
         return self.params.get("pair", "pair") if self.params.get("paired") else None
 
     @property
-    def fields(self) -> list[str]:
-        """Item fields this check reads (validated against every item at collection)."""
-        return [f for f in (self.by, self.pair_field, self.params.get("of")) if f]
+    def fields(self) -> dict[str, str]:
+        """Item fields this check reads, by parameter (validated against every item at collection)."""
+        named = {"by": self.by, "pair": self.pair_field, "of": self.params.get("of")}
+        return {param: name for param, name in named.items() if name}
 
     @property
     def base_name(self) -> str:

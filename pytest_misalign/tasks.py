@@ -192,9 +192,8 @@ class _Renderer:
 
 def _validate_fields(suite: SuiteSpec, task: TaskSpec, instances: list[Instance]) -> None:
     """Every field a check (or `cluster:`) reads exists in every item with a usable value."""
-    uses = [(f"checks[{n}].{c.kind}.{param}", c.line, c.params.get(param, "pair"))
-            for n, c in enumerate(task.checks) for param in ("by", "pair", "of")
-            if c.params.get(param) or (param == "pair" and c.pair_field)]
+    uses = [(f"checks[{n}].{c.kind}.{param}", c.line, name)
+            for n, c in enumerate(task.checks) for param, name in c.fields.items()]
     if task.cluster:
         uses.append(("cluster", task.line, task.cluster))
     for key, line, name in uses:

@@ -47,3 +47,15 @@ def smollm2_dir(model_cache_root) -> Path:
 
     resolved = resolve_model(ModelConfig(model="smollm2-135m", cache_dir=str(model_cache_root)))
     return Path(resolved.load_path)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread: same results, and on a shared 2-core machine several times faster than
+    two threads that wait on each other whenever another process holds a core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

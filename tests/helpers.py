@@ -3,6 +3,7 @@
 from pathlib import Path
 
 TESTS_DIR = Path(__file__).parent
+BBQ_DIR = TESTS_DIR.parent.parent / "shared" / "bbq"  # ../shared/bbq beside the checkout, when present
 
 FAKE_CONFTEST = f"""
 import sys

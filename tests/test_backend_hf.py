@@ -23,59 +23,8 @@ from pytest_misalign.backends import (
 )
 from pytest_misalign.backends.hf import HFBackend, pick_device, pick_dtype, truncate_at_stop
 
-TOL = 1e-4
+from reference import TOL, assert_matches_reference, ref_encode, ref_generate
 
-
-# --------------------------------------------------------------------------- independent reference
-def ref_encode(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    def enc(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    if context.strip() == "":  # empty (lm-eval) or whitespace-only (our documented extension)
-        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-        return [prefix], enc(context + continuation)
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
-    whole = enc(context + continuation)
-    ctx = enc(context)
-    return ctx, whole[len(ctx):]
-
-
-def ref_loglikelihood(model, tokenizer, context, continuation, max_length):
-    ctx, cont = ref_encode(tokenizer, context, continuation)
-    if not cont:
-        return 0.0, True, 0
-    seq = (ctx + cont)[-(max_length + 1):]
-    inp = seq[:-1]
-    with torch.no_grad():
-        logits = model(torch.tensor([inp])).logits[0].float()
-    logprobs = torch.log_softmax(logits, dim=-1)
-    total, greedy = 0.0, True
-    for j, token in enumerate(cont):
-        pos = len(inp) - len(cont) + j  # the position whose output predicts cont[j]
-        total += float(logprobs[pos, token])
-        greedy = greedy and int(logits[pos].argmax()) == token
-    return total, greedy, len(cont)
-
-
-def ref_generate(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        out = model.generate(
-            torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-        )
-    return tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
-
-
-def assert_matches_reference(results, requests, ref_model, tokenizer, max_length):
-    assert len(results) == len(requests)
-    for req, res in zip(requests, results):
-        logprob, greedy, n = ref_loglikelihood(ref_model, tokenizer, req.context, req.continuation, max_length)
-        assert res.n_tokens == n, req
-        assert abs(res.logprob - logprob) < TOL, (req, res.logprob, logprob)
-        assert res.is_greedy == greedy, req
 
 
 # --------------------------------------------------------------------------- tiny model

@@ -6,11 +6,12 @@ the JSONL file by the `index` the results file reports.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 
-BBQ_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "bbq"
+from helpers import BBQ_DIR
+from reference import ref_loglikelihood
+
 pytestmark = pytest.mark.skipif(not (BBQ_DIR / "Age.jsonl").is_file(),
                                 reason="../shared/bbq is absent (only the project's own checkout has it)")
 
@@ -32,21 +33,6 @@ tasks:
 """
 
 
-def reference_loglikelihood(model, tokenizer, context: str, continuation: str) -> float:
-    """lm-eval HFLM: whole = enc(ctx + cont); cont tokens = whole[len(enc(ctx)):]; one unpadded pass."""
-    import torch
-
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
-    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
-    n_ctx = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-    with torch.no_grad():
-        logits = model(torch.tensor([whole[:-1]])).logits[0].double()
-    logprobs = torch.log_softmax(logits, dim=-1)
-    return float(sum(logprobs[pos - 1, whole[pos]] for pos in range(n_ctx, len(whole))))
-
-
 def test_bbq_age_suite_matches_independent_reference(pytester, smollm2_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -65,7 +51,7 @@ def test_bbq_age_suite_matches_independent_reference(pytester, smollm2_dir):
     for item in task["items"]:
         row = json.loads(rows[item["index"]])
         prompt = f"{row['context']}\n\nQ: {row['question']}\nA:"
-        ref = [reference_loglikelihood(model, tokenizer, prompt, " " + row[f"ans{k}"]) for k in range(3)]
+        ref = [ref_loglikelihood(model, tokenizer, prompt, " " + row[f"ans{k}"], 8192)[0] for k in range(3)]
         assert item["scores"] == pytest.approx(ref, abs=1e-4)
         assert item["answer"] == row["label"]
         assert item["prediction"] == max(range(3), key=ref.__getitem__)

@@ -6,7 +6,6 @@ import logging
 import sqlite3
 
 import pytest
-import torch
 
 from pytest_misalign.backends import (
     GenerationRequest,
@@ -18,14 +17,7 @@ from pytest_misalign.backends import (
 from pytest_misalign.cache import CachedBackend, cache_path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: same results, and on a shared 2-core machine several times faster than
-    two threads that wait on each other whenever another process holds a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Counting:
@@ -197,7 +189,7 @@ def test_cache_path_follows_the_cache_root(tmp_path, monkeypatch):
 
 def test_hf_backend_second_run_zero_forwards_and_models_never_mix(tiny_model_dir, tmp_path):
     """The real backend: a rerun does no forward pass; another model's weights never hit."""
-    from test_backend_hf import ref_loglikelihood  # tests/ is on sys.path
+    from reference import ref_loglikelihood  # tests/ is on sys.path
     from tiny_model import build_tiny_model_dir
 
     from pytest_misalign.backends.hf import HFBackend

@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from test_backend_hf import TOL, assert_matches_reference, ref_loglikelihood  # tests/ is on sys.path
+from reference import TOL, assert_matches_reference, ref_loglikelihood  # tests/ is on sys.path
 
 from pytest_misalign.backends import LoglikelihoodRequest, ModelConfig
 from pytest_misalign.backends.hf import HFBackend
 from pytest_misalign.backends.prefix import TokenTrie, build_trie, plan, row_arrays
 
-BBQ_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "bbq"
+from helpers import BBQ_DIR
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: same results, and on a shared 2-core machine several times faster than
-    two threads that wait on each other whenever another process holds a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- planning (no model)

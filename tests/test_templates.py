@@ -2,12 +2,11 @@
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import fake_backend
-from helpers import FAKE_CONFTEST
+from helpers import BBQ_DIR, FAKE_CONFTEST
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.spec import parse_suite_file
 from pytest_misalign.tasks import prepare_task
@@ -96,7 +95,6 @@ def test_template_vary_needs_two_groups_and_new_fields(tmp_path):
         prepared(tmp_path, TEMPLATE_SUITE.replace("place: [city", "name: [city").replace("{place}", "{name}"))
 
 
-BBQ_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "bbq"
 
 HUB_SUITE = """\
 suite: bbq-hub
