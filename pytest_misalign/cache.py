@@ -35,6 +35,7 @@ from .backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
     Progress,
+    as_backend,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,13 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _generation_fields(r: GenerationRequest) -> dict:
+    fields = {"prompt": r.prompt, "max_tokens": int(r.max_tokens), "stop": list(r.stop)}
+    if r.chat:  # only when set, so keys of plain requests stay what they were
+        fields["chat"] = True
+    return fields
+
+
 class CachedBackend:
     """Wraps a `Backend`; same interface. Other attributes are forwarded to the wrapped backend."""
 
@@ -68,7 +76,7 @@ class CachedBackend:
         loglikelihood_chunk: int = LOGLIKELIHOOD_CHUNK,
         generate_chunk: int = GENERATE_CHUNK,
     ) -> None:
-        self.backend = backend
+        self.backend = as_backend(backend)
         self.info = backend.info
         self.path = Path(path)
         self.loglikelihood_chunk = max(1, int(loglikelihood_chunk))
@@ -92,16 +100,15 @@ class CachedBackend:
         info = self.info
         if not info.fingerprint:
             return None
-        extra = info.extra or {}
         device_type = str(info.device).split(":", 1)[0]
         return {
             "schema": SCHEMA,
             "model": info.fingerprint,
-            "tokenizer": extra.get("tokenizer_fingerprint"),
+            "tokenizer": info.tokenizer_fingerprint,
             "dtype": info.dtype,
             "device": device_type,
             "backend": info.backend,
-            "max_length": extra.get("max_length"),
+            "max_length": info.max_length,
         }
 
     def key(self, kind: str, fields: dict) -> str:
@@ -172,8 +179,7 @@ class CachedBackend:
         requests = list(requests)
         if not self.enabled:
             return self.backend.generate(requests, progress=progress)
-        keys = [self.key("generate", {"prompt": r.prompt, "max_tokens": int(r.max_tokens),
-                                      "stop": list(r.stop)}) for r in requests]
+        keys = [self.key("generate", _generation_fields(r)) for r in requests]
         return self._serve("generate", requests, keys, str, str, self.backend.generate,
                            self.generate_chunk, progress, order=lambda r: r.prompt)
 
@@ -232,13 +238,8 @@ class CachedBackend:
     @property
     def stats(self) -> dict:
         """Cache counters plus the wrapped backend's own stats (when it keeps any)."""
-        inner = getattr(self.backend, "stats", None)
-        if hasattr(inner, "as_dict"):
-            inner = inner.as_dict()
-        out = {"cache_hits": self.hits, "cache_misses": self.misses, "cache_enabled": self.enabled}
-        if isinstance(inner, dict):
-            out = {**inner, **out}
-        return out
+        return {**dict(self.backend.stats), "cache_hits": self.hits, "cache_misses": self.misses,
+                "cache_enabled": self.enabled}
 
     def status(self) -> str:
         """One line for reports."""
@@ -253,8 +254,11 @@ class CachedBackend:
                 self._conn = None
         self.backend.close()
 
+    def chat_prompt(self, user_message: str) -> str:
+        return self.backend.chat_prompt(user_message)
+
     def __getattr__(self, name: str):
-        # Only called for attributes not found normally: chat_prompt, tokenizer, model, ...
+        # Only called for attributes not found normally: tokenizer, model, ...
         if name in ("backend", "__setstate__"):
             raise AttributeError(name)
         return getattr(self.backend, name)

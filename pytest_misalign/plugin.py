@@ -5,11 +5,13 @@ Kept thin: everything it does is delegated to spec / tasks / runner / checks / r
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from .backends.base import ModelConfig
+from .backends.registry import BACKEND_CHOICES
 from .baseline import BaselineError, BaselineTask, compare, load_baseline
 from .checks import GATES, CheckResult, run_check, run_suite_check
 from .errors import DataUnavailable, MisalignError
@@ -26,6 +28,10 @@ EVALUATOR = pytest.StashKey[Evaluator]()
 OPTIONS = [
     ("model", None, "model to evaluate: a Hugging Face id, a local directory, a .gguf file, "
                     "or the embedded alias 'smollm2-135m'"),
+    ("backend", "auto", "engine that scores the model: auto (an http(s):// model -> openai, else hf), "
+                        "hf, vllm or openai"),
+    ("model-args", None, "key=value,... handed to the engine, typed (e.g. tensor_parallel_size=4,"
+                         "max_model_len=8192 for vllm; model=NAME,max_concurrency=16 for openai)"),
     ("device", "auto", "auto (CUDA when present), cpu, cuda, cuda:N or mps"),
     ("dtype", "auto", "auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16 or float16"),
     ("batch-size", "auto", "requests per forward pass: a positive integer or 'auto'"),
@@ -78,6 +84,35 @@ def _positive_int(config: pytest.Config, name: str, value, allow_auto: bool = Fa
     return number
 
 
+def _model_args(config: pytest.Config) -> dict:
+    from .backends.model_args import ModelArgsError, parse_model_args
+
+    try:
+        return parse_model_args(_get(config, "model-args"))
+    except ModelArgsError as exc:
+        raise pytest.UsageError(f"--misalign-model-args: {exc}") from None
+
+
+def _check_backend(config: pytest.Config, model_config: ModelConfig) -> None:
+    """Unknown backend names and missing optional packages are usage errors, before any test runs
+    (unless a plugin's `pytest_misalign_make_backend` takes over the name)."""
+    from .backends.errors import ModelLoadError
+    from .backends.registry import check_available, choose
+
+    name = model_config.backend.strip().lower()
+    if name != "auto" and name not in BACKEND_CHOICES and _has_custom_backend_hook(config):
+        return
+    try:
+        check_available(choose(model_config))
+    except ModelLoadError as exc:
+        raise pytest.UsageError(f"--misalign-backend: {exc}") from None
+
+
+def _has_custom_backend_hook(config: pytest.Config) -> bool:
+    impls = config.pluginmanager.hook.pytest_misalign_make_backend.get_hookimpls()
+    return any(impl.plugin_name != __name__ and impl.plugin is not sys.modules[__name__] for impl in impls)
+
+
 def options_from_config(config: pytest.Config) -> Options:
     model = _get(config, "model") or None
     device, dtype = str(_get(config, "device")), str(_get(config, "dtype"))
@@ -90,7 +125,9 @@ def options_from_config(config: pytest.Config) -> Options:
             batch_size=_positive_int(config, "batch-size", _get(config, "batch-size"), allow_auto=True),
             trust_remote_code=bool(_get(config, "trust-remote-code")),
             cache_dir=_get(config, "cache-dir") or None,
+            backend=str(_get(config, "backend") or "auto"), model_args=_model_args(config),
         )
+        _check_backend(config, model_config)
     gate = str(_get(config, "gate"))
     if gate not in GATES:
         raise pytest.UsageError(f"--misalign-gate must be one of {', '.join(GATES)}, got {gate!r}")

@@ -11,7 +11,7 @@ from typing import Callable
 
 from pathlib import Path
 
-from .backends.base import Backend, ModelConfig, Progress
+from .backends.base import Backend, ModelConfig, Progress, as_backend
 from .baseline import Baseline
 from .checks import CheckResult
 from .errors import MisalignError
@@ -67,7 +67,7 @@ class Evaluator:
                 raise ModelUnavailable(self._load_error)
             start = time.perf_counter()
             try:
-                backend = self._loader(self.options.model)
+                backend = as_backend(self._loader(self.options.model), "pytest_misalign_make_backend")
                 if self.options.cache:
                     from .cache import CachedBackend, cache_path
 

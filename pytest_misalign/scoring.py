@@ -15,7 +15,6 @@ from functools import cached_property
 import numpy as np
 
 from .backends.base import Backend, GenerationRequest, LoglikelihoodRequest, Progress
-from .errors import MisalignError
 from .tasks import Instance, PreparedTask
 
 
@@ -61,14 +60,8 @@ class TaskOutcome:
 
 
 def model_prompt(task: PreparedTask, inst: Instance, backend: Backend) -> str:
-    """The text the model sees: the rendered prompt, in the model's chat template with `chat: true`."""
-    if not task.spec.chat:
-        return inst.prompt
-    chat_prompt = getattr(backend, "chat_prompt", None)
-    if chat_prompt is None:
-        raise MisalignError(f"task '{task.spec.name}' sets `chat: true` but the {backend.info.backend} backend "
-                            "has no chat template support")
-    return chat_prompt(inst.prompt)
+    """The text the model reads: the rendered prompt, in the model's chat template with `chat: true`."""
+    return backend.chat_prompt(inst.prompt) if task.spec.chat else inst.prompt
 
 
 def score_task(task: PreparedTask, backend: Backend, progress: Progress | None = None) -> TaskOutcome:
@@ -100,7 +93,8 @@ def predict_choice(scores: np.ndarray, choices: tuple[str, ...], metric: str) ->
 
 def _score_generation(task: PreparedTask, backend: Backend, progress: Progress | None) -> list[ItemOutcome]:
     gen = task.spec.generate
-    requests = [GenerationRequest(model_prompt(task, inst, backend), gen.max_tokens, gen.stop)
+    # With `chat: true` the backend applies the template (or sends the turn to a chat endpoint).
+    requests = [GenerationRequest(inst.prompt, gen.max_tokens, gen.stop, chat=task.spec.chat)
                 for inst in task.instances]
     outputs = backend.generate(requests, progress=progress)
     return [

@@ -192,7 +192,7 @@ def test_tiny_info_and_close(tiny_model_dir, tmp_path):
     assert isinstance(info.fingerprint, str) and len(info.fingerprint) == 64
     int(info.fingerprint, 16)
     assert info.extra["kind"] == "local" and info.extra["trust_remote_code"] is False
-    assert info.extra["max_length"] == 96
+    assert info.max_length == 96
     again = load_backend(ModelConfig(model=str(tiny_model_dir), cache_dir=str(tmp_path)))
     assert again.info.fingerprint == info.fingerprint
     again.close()
@@ -333,7 +333,7 @@ def test_smollm2_info(smol):
     gguf = find_embedded_gguf()
     assert info.name == "smollm2-135m" and info.source == str(gguf) and info.backend == "hf"
     assert info.fingerprint == hashlib.sha256(gguf.read_bytes()).hexdigest()
-    assert info.extra["kind"] == "embedded" and info.extra["max_length"] == 8192
+    assert info.extra["kind"] == "embedded" and info.max_length == 8192
     assert backend.prefix_token_id == backend.tokenizer.bos_token_id
 
 

@@ -25,7 +25,7 @@ class Counting:
 
     def __init__(self, fingerprint="model-a", dtype="float32", device="cpu", tokenizer="tok-1", fail_on_call=None):
         self.info = ModelInfo(name="counting", device=device, dtype=dtype, backend="counting", source="mem",
-                              fingerprint=fingerprint, extra={"tokenizer_fingerprint": tokenizer, "max_length": 64})
+                              fingerprint=fingerprint, tokenizer_fingerprint=tokenizer, max_length=64)
         self.calls = 0
         self.requests: list = []
         self.fail_on_call = fail_on_call
@@ -201,7 +201,7 @@ def test_hf_backend_second_run_zero_forwards_and_models_never_mix(tiny_model_dir
     assert first.stats.forward_calls >= 1
 
     again = HFBackend(ModelConfig(model=str(tiny_model_dir), cache_dir=str(tmp_path)))
-    assert again.info.extra["tokenizer_fingerprint"] == first.info.extra["tokenizer_fingerprint"]
+    assert again.info.tokenizer_fingerprint == first.info.tokenizer_fingerprint
     assert CachedBackend(again, path).loglikelihood(requests) == scores
     assert again.stats.forward_calls == 0 and again.stats.requests == 0
 

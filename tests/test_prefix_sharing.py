@@ -207,7 +207,7 @@ def test_tiny_random_requests_equal_reference(tiny_model_dir, tiny_ref, tmp_path
 
 def test_tiny_rows_split_across_calls(tiny_model_dir, tiny_ref, tmp_path, monkeypatch):
     """Small rows and budgets: paths repeated at row boundaries, several rows per call, padding."""
-    import pytest_misalign.backends.hf as hf
+    import pytest_misalign.backends.hf.tree as hf
 
     ref_model, tokenizer = tiny_ref
     monkeypatch.setattr(hf, "CPU_ROW_TOKENS", 40)
@@ -222,7 +222,7 @@ def test_tiny_rows_split_across_calls(tiny_model_dir, tiny_ref, tmp_path, monkey
 
 
 def test_tiny_tree_oom_halves_the_token_budget(tiny_model_dir, tiny_ref, tmp_path, monkeypatch):
-    import pytest_misalign.backends.hf as hf
+    import pytest_misalign.backends.hf.tree as hf
 
     ref_model, tokenizer = tiny_ref
     monkeypatch.setattr(hf, "CPU_ROW_TOKENS", 64)
@@ -285,7 +285,7 @@ def test_tiny_sliding_window_requests_go_plain(tiny_model_dir, tiny_ref, tmp_pat
 
     backend._score_batch = spy
     results = backend.loglikelihood(requests)
-    assert plain_rows and all(len(backend._model_input(c, x)) > 20 for c, x in plain_rows)
+    assert plain_rows and all(len(backend.model_input(c, x)) > 20 for c, x in plain_rows)
     assert backend.stats.trie_tokens > 0  # the short ones were shared
     assert_matches_reference(results, requests, ref_model, tokenizer, backend.max_length)
 

@@ -179,3 +179,8 @@ class _Completed(BackendBase):
         own = getattr(self.inner, "close", None)
         if own is not None:
             own()
+
+    def __getattr__(self, name: str):  # the backend's own extras (counters, tokenizer, ...)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
