@@ -15,7 +15,7 @@ from .backends.registry import BACKEND_CHOICES
 from .baseline import BaselineError, BaselineTask, compare, load_baseline
 from .checks import GATES, CheckResult, run_check, run_suite_check
 from .errors import DataUnavailable, MisalignError
-from .report import by_suite, suite_tables
+from .report import by_suite, model_header, suite_tables
 from .results import build_results, write_json_atomic
 from .runner import Evaluator, Options
 from .spec import CheckSpec, SuiteSpec, TaskSpec, parse_suite_file, unique_check_names
@@ -335,7 +335,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     info = evaluator.backend.info
     terminalreporter.write_sep("=", "misalign report")
-    terminalreporter.write_line(f"model: {info.name} ({info.source}) on {info.device}, {info.dtype}")
+    for line in model_header(info):
+        terminalreporter.write_line(line)
     from .cache import CachedBackend
 
     if isinstance(evaluator.backend, CachedBackend):

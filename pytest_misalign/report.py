@@ -9,6 +9,26 @@ from .checks import CheckResult
 from .runner import TaskRecord
 
 
+# Provenance keys a backend may put in `ModelInfo.extra`, shown in the report header when present.
+_LAYOUT_KEYS = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
+                "distributed_executor_backend")
+
+
+def model_header(info) -> list[str]:
+    """Lines naming what was evaluated and how: model, device, dtype, backend, engine, parallel
+    layout, server and served model (never credentials)."""
+    lines = [f"model: {info.name} ({info.source}) on {info.device}, {info.dtype}"]
+    engine = f"backend: {info.backend}" + (f" ({info.engine})" if info.engine else "")
+    extra = info.extra or {}
+    layout = ", ".join(f"{k}={extra[k]}" for k in _LAYOUT_KEYS if extra.get(k) not in (None, ""))
+    if layout:
+        engine += f"; {layout}"
+    if extra.get("served_model"):
+        engine += f"; served model {extra['served_model']!r} at {extra.get('server_url', info.source)}"
+    lines.append(engine)
+    return lines
+
+
 def _fmt(x: float) -> str:
     return "-" if x != x else f"{x:.3f}"
 
