@@ -331,7 +331,7 @@ def failed_load():
         VLLMBackend._describe = describe
 
 
-def main():
+def close_scenario():
     requests = [LoglikelihoodRequest("The capital of France is", " Paris")]
     failed_load()
     backend = load()
@@ -344,10 +344,18 @@ def main():
         backend.loglikelihood(requests)
     except RuntimeError as exc:
         print(json.dumps({"closed_error": str(exc)}), flush=True)
-    backend = load()  # a fresh engine after close, then Ctrl-C while it scores
+
+
+def ctrl_c_scenario():
+    backend = load()  # then Ctrl-C while it scores
     print(json.dumps({"scoring": engine_processes(), "max_length": backend.max_length}), flush=True)
+    requests = [LoglikelihoodRequest("word " * 100, " end"), LoglikelihoodRequest("The capital of France is", " Paris")]
     while True:
-        backend.loglikelihood([LoglikelihoodRequest("word " * 100, " end")] + requests)
+        backend.loglikelihood(requests)
+
+
+def main():
+    {"close": close_scenario, "ctrl-c": ctrl_c_scenario}[sys.argv[2]]()
 
 
 if __name__ == "__main__":
@@ -364,41 +372,55 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _kill_tree(proc) -> None:
+    """Never leave an engine behind when the test itself fails."""
+    import psutil
+
+    if proc.poll() is None:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+        proc.kill()
+    proc.wait()
+
+
+def _events(proc, until: str | None = None) -> dict:
+    events: dict = {}
+    for line in proc.stdout:
+        if line.startswith("{"):
+            events.update(json.loads(line))
+        if until in events:
+            break
+    return events
+
+
 def test_close_and_ctrl_c_leave_no_engine_processes(smollm2_dir, tmp_path):
     """vLLM's multiprocess engine (the GPU default) runs its engine core and worker in child
     processes: a load that fails after the engine started, close(), and Ctrl-C while scoring
-    must each stop them."""
+    must each stop them. Two children, run side by side: close, and Ctrl-C."""
     require_vllm()
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(script), str(smollm2_dir)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env, text=True)
-    events: dict = {}
+    procs = {mode: subprocess.Popen([sys.executable, str(script), str(smollm2_dir), mode], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env, text=True)
+             for mode in ("close", "ctrl-c")}
     try:
-        for line in proc.stdout:
-            if line.startswith("{"):
-                events.update(json.loads(line))
-            if "scoring" in events:
-                break
-        assert "scoring" in events, events
+        scoring = _events(procs["ctrl-c"], until="scoring")
+        assert "scoring" in scoring, scoring
         time.sleep(2)  # inside llm.generate
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        procs["ctrl-c"].send_signal(signal.SIGINT)
+        procs["ctrl-c"].wait(timeout=120)
+        closing = _events(procs["close"])
+        procs["close"].wait(timeout=120)
     finally:
-        if proc.poll() is None:  # never leave the engine behind when the test itself fails
-            import psutil
-
-            for child in psutil.Process(proc.pid).children(recursive=True):
-                child.kill()
-            proc.kill()
-            proc.wait()
-    assert "boom" in events["failed"] and events["after_failed"] == []
-    assert events["started"], "the multiprocess engine started no child process"
-    assert events["after_close"] == []
-    assert "closed" in events["closed_error"]
-    assert events["scoring"] and events["max_length"] == 127
+        for proc in procs.values():
+            _kill_tree(proc)
+    assert "boom" in closing["failed"] and closing["after_failed"] == []
+    assert closing["started"], "the multiprocess engine started no child process"
+    assert closing["after_close"] == []
+    assert "closed" in closing["closed_error"]
+    assert scoring["scoring"] and scoring["max_length"] == 127
+    assert procs["ctrl-c"].returncode != 0  # KeyboardInterrupt
     time.sleep(1)
-    assert [pid for pid in events["started"] + events["scoring"] if _alive(pid)] == []
-    assert proc.returncode != 0  # KeyboardInterrupt
+    assert [pid for pid in closing["started"] + scoring["scoring"] if _alive(pid)] == []

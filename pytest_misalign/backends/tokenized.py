@@ -108,7 +108,7 @@ def truncate_at_stop(text: str, stops: Sequence[str]) -> str:
     return text[:cut]
 
 
-def _dedup(keys: list) -> tuple[list[int], list[int], list[int]]:
+def dedup(keys: list) -> tuple[list[int], list[int], list[int]]:
     """(first position of each distinct key, slot of every position, multiplicity of each slot)."""
     first: list[int] = []
     slot_of: dict = {}
@@ -203,7 +203,7 @@ class TokenizedBackend(BackendBase):
         if not requests:
             return []
         encoded = self.encode_pairs([(r.context, r.continuation) for r in requests])
-        first, slots, weights = _dedup([(tuple(c), tuple(x)) for c, x in encoded])
+        first, slots, weights = dedup([(tuple(c), tuple(x)) for c, x in encoded])
         unique = [encoded[i] for i in first]
         for _, cont in unique:
             if len(cont) > self.max_length:
@@ -246,7 +246,7 @@ class TokenizedBackend(BackendBase):
         if not requests:
             return []
         items = self.generation_items(requests)
-        first, slots, weights = _dedup(items)
+        first, slots, weights = dedup(items)
         unique = [items[i] for i in first]
         todo = [s for s, item in enumerate(unique) if item is not None]
         if progress is not None and len(todo) < len(unique):

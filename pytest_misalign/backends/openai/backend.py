@@ -31,7 +31,7 @@ from .. import hf_tokenizer
 from ..base import GenerationRequest, ModelConfig, ModelInfo, Progress
 from ..errors import ModelLoadError
 from ..model_args import reject_unknown
-from ..tokenized import GenerationItem, OnDone, ScoringStats, TokenizedBackend, TokenPair, _dedup, truncate_at_stop
+from ..tokenized import GenerationItem, OnDone, ScoringStats, TokenizedBackend, TokenPair, dedup, truncate_at_stop
 from . import payload, server
 from .client import Client, ServerError, display_url
 from .payload import ResponseError
@@ -282,7 +282,7 @@ class OpenAIBackend(TokenizedBackend):
 
     def _generate_strings(self, requests: list[GenerationRequest], progress: Progress | None) -> list[str]:
         keys = [(r.prompt, max(0, int(r.max_tokens)), tuple(s for s in r.stop if s), r.chat) for r in requests]
-        first, slots, weights = _dedup(keys)
+        first, slots, weights = dedup(keys)
         unique = [keys[i] for i in first]
         todo = [s for s, key in enumerate(unique) if key[1] > 0]
         if progress is not None and len(todo) < len(unique):
