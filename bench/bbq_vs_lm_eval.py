@@ -35,111 +35,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_BBQ = REPO.parent / "shared" / "bbq"
-DEFAULT_OUT = REPO / "bench" / "results" / "bbq_vs_lm_eval.json"
-CATEGORIES = ["Age", "Nationality", "Disability_status"]
-FIELDS = ["example_id", "category", "context_condition", "question_polarity", "context", "question",
-          "ans0", "ans1", "ans2", "label"]
-PROMPT = "{context}\n\nQ: {question}\nA:"
+from _bbq_common import (CATEGORIES, DEFAULT_BBQ, RESULTS, compare, converted_model_dir, has_bbq, lm_eval_run,
+                         markdown, peak_rss_mb, pytest_session, run_child, select_rows, token_floors, write_json,
+                         write_work)
 
-TASK_YAML = """\
-task: bbq_bench
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{context}}}}\\n\\nQ: {{{{question}}}}\\nA:"
-doc_to_choice: "{{{{[ans0, ans1, ans2]}}}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-metadata:
-  version: 1.0
-"""
-
-SUITE_YAML = """\
-suite: bbq-bench
-tasks:
-  - name: bbq
-    data:
-      file: {data}
-    prompt: "{{context}}\\n\\nQ: {{question}}\\nA:"
-    choices: ["{{ans0}}", "{{ans1}}", "{{ans2}}"]
-    answer: "{{label}}"
-    checks:
-      - accuracy: {{min: 0.0}}
-      - gap: {{by: category, max: 1.0}}
-"""
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def converted_model_dir() -> str:
-    from pytest_misalign.backends import ModelConfig, resolve_model
-
-    return resolve_model(ModelConfig(model="smollm2-135m")).load_path
-
-
-# --------------------------------------------------------------------------- selection
-def select_rows(bbq: Path, selection: str, per_category: int, seed: int) -> list[dict]:
-    rows: list[dict] = []
-    for cat in CATEGORIES:
-        lines = (bbq / f"{cat}.jsonl").read_text(encoding="utf-8").splitlines()
-        if selection == "first":
-            chosen = lines[:per_category]
-        else:
-            chosen = random.Random(seed).sample(lines, per_category)
-        for line in chosen:
-            row = json.loads(line)
-            rows.append({k: row[k] for k in FIELDS})
-    return rows
-
-
-def token_floors(rows: list[dict], model_dir: str) -> dict:
-    """Tokens of one full forward per request (lm-eval), of each item's context once, and of the
-    prefix trie (distinct input prefixes), with lm-eval's token split."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_dir)
-
-    def enc(text: str) -> list[int]:
-        return tok(text, add_special_tokens=False)["input_ids"]
-
-    plain = per_item = 0
-    prefixes: set[tuple[int, ...]] = set()
-    for row in rows:
-        ctx_text = PROMPT.format(**row)
-        ctx = enc(ctx_text)
-        per_item += len(ctx)
-        for k in range(3):
-            whole = enc(ctx_text + " " + row[f"ans{k}"])
-            inp = whole[:-1]  # the model input (no truncation needed here: < 8192 tokens)
-            plain += len(inp)
-            per_item += len(whole) - len(ctx) - 1
-            for i in range(1, len(inp) + 1):
-                prefixes.add(tuple(inp[:i]))
-    return {"one_forward_per_request": plain, "context_once_per_item": per_item, "prefix_trie": len(prefixes)}
+DEFAULT_OUT = RESULTS / "bbq_vs_lm_eval.json"
 
 
 # --------------------------------------------------------------------------- children
 def child_lm_eval(work: Path, model_dir: str, batch_size: int) -> dict:
     import torch
-    from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
 
     counts = {"calls": 0, "tokens": 0, "padded": 0}
     original = HFLM._model_call
@@ -154,49 +65,19 @@ def child_lm_eval(work: Path, model_dir: str, batch_size: int) -> dict:
     t0 = time.perf_counter()
     lm = HFLM(pretrained=model_dir, dtype="float32", batch_size=batch_size, device="cpu")
     load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = simple_evaluate(model=lm, tasks=["bbq_bench"],
-                          task_manager=TaskManager(include_path=str(work / "lm_eval_tasks")),
-                          batch_size=batch_size, log_samples=True)
-    eval_s = time.perf_counter() - t0
-    per_doc: dict[int, list[float]] = {}
-    for sample in out["samples"]["bbq_bench"]:
-        resps = sample["filtered_resps"]
-        lls = [float(r[0]) if isinstance(r, (list, tuple)) else float(r) for r in resps]
-        per_doc[int(sample["doc_id"])] = lls
+    eval_s, got = lm_eval_run(lm, work, batch_size=batch_size)
     return {"side": "lm-eval", "version": "0.4.13", "batch_size": batch_size, "load_s": load_s,
             "scoring_s": eval_s,
             "peak_rss_mb": peak_rss_mb(), "forward_calls": counts["calls"], "tokens_forwarded": counts["tokens"],
             "padded_tokens": counts["padded"], "torch_threads": torch.get_num_threads(),
-            "accuracy": float(out["results"]["bbq_bench"].get("acc,none", float("nan"))),
-            "scores": [per_doc[i] for i in range(len(per_doc))]}
+            "accuracy": got["accuracy"], "scores": got["scores"]}
 
 
 def child_ours(work: Path, batch_size: str) -> dict:
-    import pytest
     import torch
 
-    captured: dict = {}
-
-    class Grab:
-        @pytest.hookimpl(tryfirst=True)
-        def pytest_sessionfinish(self, session):
-            from pytest_misalign.plugin import EVALUATOR
-
-            evaluator = session.config.stash[EVALUATOR]
-            (record,) = evaluator.records.values()
-            backend = evaluator.backend
-            stats = backend.stats.as_dict() if hasattr(backend.stats, "as_dict") else dict(backend.stats)
-            captured.update(load_s=evaluator.load_seconds, scoring_s=record.seconds, stats=stats,
-                            accuracy=record.outcome.accuracy,
-                            scores=[list(item.scores) for item in record.outcome.items],
-                            indices=[item.index for item in record.outcome.items])
-
-    code = pytest.main([str(work / "bbq_bench.yaml"), "-q", "-p", "no:cacheprovider",
-                        "--misalign-model=smollm2-135m", "--misalign-device=cpu", "--misalign-dtype=float32",
-                        f"--misalign-batch-size={batch_size}", "--misalign-no-cache"], plugins=[Grab()])
-    if code not in (0, 1):
-        raise SystemExit(f"pytest failed with exit code {code}")
+    captured = pytest_session(work, ["--misalign-model=smollm2-135m", "--misalign-device=cpu",
+                                     "--misalign-dtype=float32", f"--misalign-batch-size={batch_size}"])
     stats = captured.pop("stats")
     return {"side": "pytest-misalign", "batch_size": batch_size, **captured,
             "peak_rss_mb": peak_rss_mb(),
@@ -205,38 +86,7 @@ def child_ours(work: Path, batch_size: str) -> dict:
             "strategy": stats["strategy"], "torch_threads": torch.get_num_threads()}
 
 
-def run_child(args: list[str], threads: int | None = None) -> dict:
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false",
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
-           "PYTEST_MISALIGN_PROGRESS": "off"}
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True)
-    process_s = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"child {args} failed ({proc.returncode})")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["process_s"] = process_s  # the whole subprocess: interpreter, imports, load, scoring
-    result["loadavg_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
-    return result
-
-
 # --------------------------------------------------------------------------- comparison
-def compare(ref: list[list[float]], got: list[list[float]]) -> dict:
-    assert len(ref) == len(got)
-    same = sum(max(range(3), key=a.__getitem__) == max(range(3), key=b.__getitem__) for a, b in zip(ref, got))
-    deltas = [abs(x - y) for a, b in zip(ref, got) for x, y in zip(a, b)]
-    return {"items": len(ref), "same_prediction": same, "agreement": same / len(ref),
-            "max_abs_dll": max(deltas), "requests_over_1e-3": sum(d > 1e-3 for d in deltas)}
-
-
-def fmt_row(cells: list, widths: list[int]) -> str:
-    return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
-
-
 def table(lm: dict, ours: dict, floors: dict, agreement: dict) -> str:
     def tps(side: dict) -> str:
         return f"{side['tokens_forwarded'] / side['scoring_s']:.0f}"
@@ -261,10 +111,7 @@ def table(lm: dict, ours: dict, floors: dict, agreement: dict) -> str:
          f"{agreement['max_abs_dll']:.2e} ({agreement['requests_over_1e-3']} requests > 1e-3)"],
     ]
     head = ["", "lm-eval 0.4.13 (hf, bs 16)", f"pytest-misalign (bs {ours['batch_size']})", "ratio / note"]
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(4)]
-    lines = [fmt_row(head, widths), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-    lines += [fmt_row(r, widths) for r in rows]
-    return "\n".join(lines)
+    return markdown(head, rows)
 
 
 def main() -> int:
@@ -292,7 +139,7 @@ def main() -> int:
         print(json.dumps(child_ours(args.work, args.batch_size)))
         return 0
 
-    if not all((args.bbq_dir / f"{c}.jsonl").is_file() for c in CATEGORIES):
+    if not has_bbq(args.bbq_dir):
         print(f"SKIP: BBQ data not found in {args.bbq_dir} (only the project's own checkout has ../shared/bbq)")
         return 0
     try:
@@ -306,24 +153,22 @@ def main() -> int:
     floors = token_floors(rows, model_dir)
     with tempfile.TemporaryDirectory(prefix="misalign-bench-") as tmp:
         work = Path(tmp)
-        data = work / "bbq.jsonl"
-        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        (work / "lm_eval_tasks").mkdir()
-        (work / "lm_eval_tasks" / "bbq_bench.yaml").write_text(TASK_YAML.format(data=data), encoding="utf-8")
-        (work / "bbq_bench.yaml").write_text(SUITE_YAML.format(data=data), encoding="utf-8")
+        write_work(work, rows)
         print(f"{len(rows)} items ({args.selection}), {3 * len(rows)} requests; model {model_dir}", flush=True)
         print("running lm-eval ...", flush=True)
-        lm = run_child(["--child", "lm-eval", "--work", str(work), "--model-dir", model_dir,
+        lm = run_child(__file__, ["--child", "lm-eval", "--work", str(work), "--model-dir", model_dir,
                         "--lm-eval-batch-size", str(args.lm_eval_batch_size)], args.threads)
         print(f"  scoring {lm['scoring_s']:.1f} s", flush=True)
         print(f"running pytest-misalign (batch size {args.batch_size}) ...", flush=True)
-        ours = run_child(["--child", "ours", "--work", str(work), "--batch-size", args.batch_size], args.threads)
+        ours = run_child(__file__, ["--child", "ours", "--work", str(work), "--batch-size", args.batch_size],
+                         args.threads)
         print(f"  scoring {ours['scoring_s']:.1f} s", flush=True)
         assert ours["indices"] == list(range(len(rows))), "item order differs"
         extra = {}
         for bs in [b for b in args.check_batch_sizes.split(",") if b.strip()]:
             print(f"running pytest-misalign (batch size {bs}) for the consistency check ...", flush=True)
-            other = run_child(["--child", "ours", "--work", str(work), "--batch-size", bs.strip()], args.threads)
+            other = run_child(__file__, ["--child", "ours", "--work", str(work), "--batch-size", bs.strip()],
+                              args.threads)
             extra[bs.strip()] = {**compare(ours["scores"], other["scores"]),
                                  **{k: other[k] for k in ("scoring_s", "tokens_forwarded", "forward_calls",
                                                           "peak_rss_mb")}}
@@ -352,11 +197,9 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "torch_threads": ours["torch_threads"], "python": sys.version.split()[0]},
         "table": text,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     suffix = ("" if args.selection == "first" else f"_sample{args.seed}") + (f"_threads{args.threads}" if args.threads else "")
     out = args.out.with_name(args.out.stem + suffix + args.out.suffix)
-    out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    print(f"\nwrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    write_json(out, summary)
     return 0
 
 
