@@ -12,6 +12,7 @@ from typing import Callable
 from pathlib import Path
 
 from .backends.base import Backend, ModelConfig, Progress, as_backend
+from .backends.registry import display_model
 from .baseline import Baseline
 from .checks import CheckResult
 from .errors import MisalignError
@@ -74,7 +75,7 @@ class Evaluator:
                     backend = CachedBackend(backend, cache_path(self.options.model.cache_dir))
                 self._backend = backend
             except Exception as exc:  # noqa: BLE001 - reported to the user verbatim, once per test
-                self._load_error = f"cannot load model {self.options.model.model!r}: {exc}"
+                self._load_error = f"cannot load model {display_model(self.options.model.model)!r}: {exc}"
                 raise ModelUnavailable(self._load_error) from None
             self.load_seconds = time.perf_counter() - start
         return self._backend

@@ -163,3 +163,17 @@ def test_hf_model_args_reach_the_engine(tiny_model_dir):
     assert backend.info.extra["model_args"] == {"prefix_sharing": False, "attn_implementation": "eager",
                                                 "max_length": 64}
     backend.close()
+
+
+def test_a_server_that_is_down_is_a_clean_failure_naming_the_url(pytester):
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pytester.makefile(".yaml", heldout_capitals=CAPITALS_SUITE)
+    result = pytester.runpytest(f"--misalign-model=http://user:secret@127.0.0.1:{port}/v1", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    assert f"127.0.0.1:{port}" in out and "fix:" in out
+    assert "Traceback" not in out and "secret" not in out

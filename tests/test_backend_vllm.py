@@ -34,25 +34,6 @@ TOL = 1e-3  # vLLM's kernels (paged attention, fused ops) vs eager transformers,
 CAPITAL = "Question: What is the capital city of France?\nAnswer:"
 
 
-@pytest.fixture(scope="module")
-def ref(smollm2_dir):
-    """(model, tokenizer) loaded with plain transformers, float32."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32).eval()
-    return model, AutoTokenizer.from_pretrained(smollm2_dir)
-
-
-@pytest.fixture(scope="module")
-def hf_smol(smollm2_dir):
-    from pytest_misalign.backends.hf import HFBackend
-
-    backend = HFBackend(ModelConfig(model=str(smollm2_dir), dtype="float32"))
-    yield backend
-    backend.close()
-
-
 def bbq_requests(n_items: int = 40) -> tuple[list[LoglikelihoodRequest], list[int]]:
     """Three requests (one per answer) for `n_items` BBQ Age rows spread over the file, and the
     row labels."""
@@ -67,8 +48,8 @@ def bbq_requests(n_items: int = 40) -> tuple[list[LoglikelihoodRequest], list[in
 
 
 # --------------------------------------------------------------------------- log-likelihood
-def test_bbq_loglikelihoods_match_the_reference(vllm_smol, ref):
-    model, tokenizer = ref
+def test_bbq_loglikelihoods_match_the_reference(vllm_smol, smol_reference):
+    model, tokenizer = smol_reference
     requests, _ = bbq_requests()
     done: list[int] = []
     start = time.perf_counter()
@@ -89,8 +70,8 @@ def test_bbq_loglikelihoods_match_the_reference(vllm_smol, ref):
     print(f"\nvllm BBQ: 120 requests in {elapsed:.1f} s, max |delta logprob| vs reference {worst:.2e}")
 
 
-def test_duplicates_empty_continuations_order_and_progress(vllm_smol, ref):
-    model, tokenizer = ref
+def test_duplicates_empty_continuations_order_and_progress(vllm_smol, smol_reference):
+    model, tokenizer = smol_reference
     requests = [
         LoglikelihoodRequest(CAPITAL, " Paris"),
         LoglikelihoodRequest(CAPITAL, " Lyon"),

@@ -47,6 +47,18 @@ def is_url(model: str) -> bool:
     return model.startswith(("http://", "https://"))
 
 
+def display_model(model: str) -> str:
+    """The model as it may be shown or stored: a URL without credentials, query or fragment."""
+    if not is_url(model):
+        return model
+    from .openai.client import display_url
+
+    try:
+        return display_url(model)
+    except ValueError:
+        return "<unparseable URL>"
+
+
 def choose(config: ModelConfig) -> str:
     """The backend name for `config`: 'auto' -> 'openai' for an http(s) URL, else 'hf'."""
     name = (config.backend or "auto").strip().lower()

@@ -165,26 +165,25 @@ def load_error(config: ModelConfig, resolved: ResolvedModel, what: str, exc: Bas
     )
 
 
-def load_config(config: ModelConfig, resolved: ResolvedModel):
-    from transformers import AutoConfig
-
+def _from_pretrained(config: ModelConfig, resolved: ResolvedModel, what: str, auto_class):
     try:
-        return AutoConfig.from_pretrained(resolved.load_path, **load_kwargs(config, resolved))
+        return auto_class.from_pretrained(resolved.load_path, **load_kwargs(config, resolved))
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise load_error(config, resolved, "config", exc) from exc
+        raise load_error(config, resolved, what, exc) from exc
+
+
+def load_config(config: ModelConfig, resolved: ResolvedModel):
+    from transformers import AutoConfig
+
+    return _from_pretrained(config, resolved, "config", AutoConfig)
 
 
 def load_tokenizer(config: ModelConfig, resolved: ResolvedModel):
     from transformers import AutoTokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(resolved.load_path, **load_kwargs(config, resolved))
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise load_error(config, resolved, "tokenizer", exc) from exc
+    return _from_pretrained(config, resolved, "tokenizer", AutoTokenizer)
 
 
 def load_model(config: ModelConfig, resolved: ResolvedModel, model_config, torch_dtype, device: str,
