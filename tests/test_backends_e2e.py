@@ -45,6 +45,7 @@ def suites(tmp_path_factory) -> Path:
                     for c in ("Age", "Nationality", "Disability_status"))
     (folder / "bbq_engines.yaml").write_text(BBQ_SUITE.format(tasks=tasks))
     shutil.copy(REPO / "suites" / "capitals.yaml", folder / "capitals.yaml")
+    shutil.copytree(REPO / "suites" / "data", folder / "data")  # its items file
     return folder
 
 
@@ -62,28 +63,20 @@ def _by_task(results: dict) -> dict:
     return {(s["suite"], t["task"]): t for s in results["suites"] for t in s["tasks"]}
 
 
-@pytest.fixture(scope="module")
-def hf_results(pytester_module, suites):
-    return _run(pytester_module, suites, str(_smol_dir()))
+_HF: dict = {}  # the HF session's results, run once for the module's tests
+
+
+@pytest.fixture
+def hf_results(pytester, suites):
+    if "results" not in _HF:
+        _HF["results"] = _run(pytester, suites, str(_smol_dir()))
+    return _HF["results"]
 
 
 def _smol_dir() -> Path:
     from pytest_misalign.backends import ModelConfig, resolve_model
 
     return Path(resolve_model(ModelConfig(model="smollm2-135m")).load_path)
-
-
-@pytest.fixture(scope="module")
-def pytester_module(request, tmp_path_factory):
-    """One pytester directory for the module's sessions (pytester itself is function-scoped)."""
-    from _pytest.monkeypatch import MonkeyPatch
-    from _pytest.pytester import Pytester
-
-    mp = MonkeyPatch()
-    try:
-        yield Pytester(request, tmp_path_factory, mp, _ispytest=True)
-    finally:
-        mp.undo()
 
 
 def _assert_same(ref: dict, got: dict, engine: str) -> None:
@@ -104,16 +97,16 @@ def _assert_same(ref: dict, got: dict, engine: str) -> None:
     assert worst < TOL, f"{engine}: largest |delta log-likelihood| {worst:.2e}"
 
 
-def test_vllm_offline_gives_the_hf_verdicts(pytester_module, suites, hf_results):
+def test_vllm_offline_gives_the_hf_verdicts(pytester, suites, hf_results):
     require_vllm()
-    got = _run(pytester_module, suites, str(_smol_dir()), "--misalign-backend=vllm", subprocess=True)
+    got = _run(pytester, suites, str(_smol_dir()), "--misalign-backend=vllm", subprocess=True)
     assert got["model"]["backend"] == "vllm" and got["model"]["engine"].startswith("vllm ")
     assert got["model"]["fingerprint"] == hf_results["model"]["fingerprint"]  # same weights, same id
     _assert_same(hf_results, got, "vllm")
 
 
-def test_openai_server_gives_the_hf_verdicts(pytester_module, suites, hf_results, vllm_server):
-    got = _run(pytester_module, suites, vllm_server)
+def test_openai_server_gives_the_hf_verdicts(pytester, suites, hf_results, vllm_server):
+    got = _run(pytester, suites, vllm_server)
     model = got["model"]
     assert model["backend"] == "openai" and model["source"] == vllm_server
     assert model["extra"]["served_model"]
