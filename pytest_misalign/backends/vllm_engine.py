@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from .base import ModelConfig
 from .errors import ModelLoadError
+from .hf.loading import DTYPE_ALIASES
 from .registry import VLLM_CPU_INSTALL
 from .resolve import ResolvedModel
 
@@ -33,8 +34,6 @@ TORCH_EXTRAS_FIX = "pip uninstall -y torchvision torchaudio torchcodec"
 CPU_ENV_DEFAULTS = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 RESERVED_ARGS = ("model",)  # --misalign-model names the model; everything else may be overridden
 SECRET_ARGS = ("hf_token",)
-_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
-           "float16": "float16", "fp16": "float16", "half": "float16", "float": "float32"}
 
 
 # --------------------------------------------------------------------------- import / platform
@@ -92,9 +91,9 @@ def pick_dtype(requested: str, device: str) -> str:
     req = (requested or "auto").strip().lower().removeprefix("torch.")
     if req == "auto":
         return "float32" if device == "cpu" else "bfloat16"
-    if req not in _DTYPES:
+    if req not in DTYPE_ALIASES:
         raise ModelLoadError(f"unknown dtype {requested!r}", hint="use auto, float32, bfloat16 or float16")
-    return _DTYPES[req]
+    return DTYPE_ALIASES[req]
 
 
 # --------------------------------------------------------------------------- engine arguments

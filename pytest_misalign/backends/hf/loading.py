@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer says
 
-_DTYPES = {
+DTYPE_ALIASES = {
     "float32": "float32",
     "fp32": "float32",
     "float": "float32",
@@ -86,11 +86,11 @@ def pick_dtype(requested: str, device: str) -> str:
         return "float32"
     if req.startswith("torch."):
         req = req[len("torch."):]
-    if req not in _DTYPES:
+    if req not in DTYPE_ALIASES:
         raise ModelLoadError(
             f"unknown dtype {requested!r}", hint="use auto, float32, bfloat16 or float16"
         )
-    return _DTYPES[req]
+    return DTYPE_ALIASES[req]
 
 
 @contextlib.contextmanager
