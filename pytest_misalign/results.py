@@ -67,8 +67,55 @@ def task_to_json(record: TaskRecord, gate: str) -> dict[str, Any]:
         "seconds": round(record.seconds, 3),
         "groups": {by: group_table(outcome, by) for by in by_fields},
         "checks": [check_to_json(c, gate) for c in record.checks.values()],
-        "items": [_item_to_json(o, key) for o, key in zip(outcome.items, outcome.task.item_keys())],
+        "items": item_records(outcome),
     }
+
+
+def _grouping_fields(spec) -> list[str]:
+    """The item fields the task's checks group, pair or cluster by (shown with every item)."""
+    names = [c.by for c in spec.checks] + [c.pair_field for c in spec.checks] + \
+        [c.params.get("of") for c in spec.checks] + [spec.cluster]
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and n]
+
+
+def _pair_fields(spec) -> list[str]:
+    names = [c.pair_field for c in spec.checks] + [c.params.get("of") for c in spec.checks if c.kind == "consistency"]
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and n]
+
+
+def item_records(outcome: TaskOutcome) -> list[dict[str, Any]]:
+    """Every item as a person needs it to see what went wrong: rendered prompt, choices, target,
+    prediction (and the chosen text), per-choice scores or generated output, the fields its checks
+    group by, and for paired checks / consistency the pair id and the partner items' indices."""
+    task = outcome.task
+    grouping, pairs = _grouping_fields(task.spec), _pair_fields(task.spec)
+    members: dict[tuple[str, str], list[int]] = {}
+    for inst in task.instances:
+        for f in pairs:
+            members.setdefault((f, str(inst.fields.get(f))), []).append(inst.index)
+    out = []
+    for item, inst, key in zip(outcome.items, task.instances, task.item_keys()):
+        record = _item_to_json(item, key)
+        record["prompt"] = inst.prompt
+        if inst.choices:
+            record["choices"] = list(inst.choices)
+            record["target"] = inst.choices[inst.answer] if isinstance(inst.answer, int) else str(inst.answer)
+            if isinstance(item.prediction, int) and 0 <= item.prediction < len(inst.choices):
+                record["predicted"] = inst.choices[item.prediction]
+        else:
+            record["target"] = str(inst.answer)
+        record["fields"] = {f: _jsonable(inst.fields.get(f)) for f in grouping}
+        record["pairs"] = [{"field": f, "id": str(inst.fields.get(f)),
+                            "partners": [i for i in members[(f, str(inst.fields.get(f)))] if i != inst.index]}
+                           for f in pairs]
+        if not record["pairs"]:
+            del record["pairs"]
+        out.append(record)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _item_to_json(item, key: str) -> dict[str, Any]:
