@@ -43,6 +43,8 @@ OPTIONS = [
     ("max-drop", "0.02", "largest allowed accuracy drop against the baseline (per task: regression.max_drop)"),
     ("data-dir", None, "serve hub datasets (`data.hf`) from local files here: `hf.local`, or "
                        "<path>/<name>/<split>.jsonl"),
+    ("show-items", "3", "under a failing check, show up to N of the items that failed (wrong items of the "
+                        "worst group, flipped pairs, inconsistent variants); 0 turns it off"),
     ("cache-dir", None, "where converted models and scored results are cached (default: ~/.cache/pytest-misalign)"),
 ]
 
@@ -144,7 +146,10 @@ def options_from_config(config: pytest.Config) -> Options:
         except BaselineError as exc:
             raise pytest.UsageError(f"--misalign-baseline: {exc}") from None
     data_dir = _get(config, "data-dir")
+    show_items = _get(config, "show-items")
+    show_items = 0 if str(show_items).strip() == "0" else (_positive_int(config, "show-items", show_items) or 3)
     return Options(model=model_config, limit=_positive_int(config, "limit", _get(config, "limit")),
+                   show_items=show_items,
                    json_path=_get(config, "json") or None, gate=gate, baseline=baseline, max_drop=max_drop,
                    data_dir=Path(data_dir).resolve() if data_dir else None,
                    cache=not _get(config, "no-cache"))
@@ -265,7 +270,18 @@ class _MisalignItem(_PlainErrors, pytest.Item):
         gate = self.evaluator.options.gate
         self.user_properties.append(("misalign", result.message(gate)))
         if not result.passes(gate):
-            raise CheckFailed(result.message(gate))
+            shown = self.evidence(result)
+            raise CheckFailed(result.message(gate) + (f"\n{shown}" if shown else ""))
+
+    def evidence(self, result: CheckResult) -> str:
+        """The items behind a failure (`--misalign-show-items`); none by default."""
+        return ""
+
+    def _show(self, check: CheckSpec, result: CheckResult, prepared: PreparedTask) -> str:
+        from .evidence import evidence
+
+        width = self.config.get_terminal_writer().fullwidth
+        return evidence(check, result, self.evaluator.outcome(prepared), self.evaluator.options.show_items, width)
 
     def evaluate(self) -> CheckResult:
         raise NotImplementedError
@@ -290,6 +306,9 @@ class CheckItem(_MisalignItem):
         result = run_check(self.check, self.evaluator.outcome(prepared), self.name)
         self.evaluator.record_check(prepared, result)
         return result
+
+    def evidence(self, result: CheckResult) -> str:
+        return self._show(self.check, result, _available(self.prepared))
 
 
 class RegressionItem(_MisalignItem):

@@ -35,6 +35,7 @@ class Options:
     max_drop: float = 0.02
     data_dir: Path | None = None
     cache: bool = True  # persistent result cache (cache.py); off with --misalign-no-cache
+    show_items: int = 3  # items shown under a failing check (--misalign-show-items)
 
 
 @dataclass
