@@ -37,6 +37,7 @@ OPTIONS = [
     ("batch-size", "auto", "requests per forward pass: a positive integer or 'auto'"),
     ("limit", None, "cap the items per task (seeded random subsample) for quick local runs"),
     ("json", None, "write machine-readable results to this path (atomically)"),
+    ("html", None, "write a self-contained HTML report here (plots, per-suite tables, item browser; no network)"),
     ("gate", "point", "how verdicts fail tests: 'point' (the point estimate decides; the interval is shown) "
                       "or 'confident' (only a confident pass passes)"),
     ("baseline", None, "an earlier results file: adds a paired `regression` test to every task in both"),
@@ -46,6 +47,8 @@ OPTIONS = [
     ("show-items", "3", "under a failing check, show up to N of the items that failed (wrong items of the "
                         "worst group, flipped pairs, inconsistent variants); 0 turns it off"),
     ("cache-dir", None, "where converted models and scored results are cached (default: ~/.cache/pytest-misalign)"),
+    ("markdown", None, "write a GitHub-flavoured markdown summary here (failed checks first); also appended to "
+                       "$GITHUB_STEP_SUMMARY when that is set"),
 ]
 
 
@@ -177,9 +180,23 @@ def pytest_configure(config: pytest.Config) -> None:
     from .progress import progress_factory
 
     config.stash[EVALUATOR] = Evaluator(options_from_config(config), loader, progress_factory(config))
+    from .ci_outputs import configure as configure_ci
+
+    configure_ci(config, _get(config, "markdown") or None)
+    from .html_report import configure as configure_html
+
+    evaluator = config.stash[EVALUATOR]
+    configure_html(config, _get(config, "html") or None,
+                   lambda: build_results(evaluator, evaluator.backend.info if evaluator.loaded else None))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from .ci_outputs import unconfigure as unconfigure_ci
+
+    unconfigure_ci(config)
+    from .html_report import unconfigure as unconfigure_html
+
+    unconfigure_html(config)
     evaluator = config.stash.get(EVALUATOR, None)
     if evaluator is not None:
         evaluator.close()
@@ -269,6 +286,9 @@ class _MisalignItem(_PlainErrors, pytest.Item):
         result = self.evaluate()
         gate = self.evaluator.options.gate
         self.user_properties.append(("misalign", result.message(gate)))
+        from .ci_outputs import check_properties
+
+        self.user_properties.extend(check_properties(self, result))  # misalign.value, ... for --junitxml
         if not result.passes(gate):
             shown = self.evidence(result)
             raise CheckFailed(result.message(gate) + (f"\n{shown}" if shown else ""))
@@ -363,8 +383,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for (name, path), records in by_suite(evaluator.records).items():
         terminalreporter.write_line("")
         terminalreporter.write_line(f"suite {name} ({path})", bold=True)
+        width = None if config.get_verbosity() > 0 else terminalreporter._tw.fullwidth
         terminalreporter.write_line(suite_tables(records, evaluator.suite_checks.get(path, {}),
-                                                 evaluator.options.gate))
+                                                 evaluator.options.gate, width))
     terminalreporter.write_line("")
     terminalreporter.write_line(f"gate: {evaluator.options.gate} — "
                                 + ("the point estimate decides; intervals are shown"

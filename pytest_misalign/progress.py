@@ -88,15 +88,20 @@ class TaskProgress:
             self._last_draw = now
             self.sink.live(self.text())
 
-    def summary(self, note: str = "") -> str:
+    def summary(self, note: str = "", from_cache: int | None = None) -> str:
+        """One line for the log. A rate only when it means something: not when every request came
+        from the result cache, nor for runs too short to time (under 0.1 s)."""
         elapsed = self.clock() - self.start
-        rate = self.n_items / elapsed if elapsed > 0 else float("inf")
-        line = (f"[misalign] {self.label}: {self.n_items} items ({self.n_requests} requests) "
-                f"in {elapsed:.1f} s, {rate:.1f} items/s")
+        line = f"[misalign] {self.label}: {self.n_items} items ({self.n_requests} requests)"
+        if from_cache is not None and from_cache >= self.n_requests:
+            return line + " all from the result cache" + (f", {note}" if note else "")
+        line += f" in {elapsed:.1f} s" + (f", {self.n_items / elapsed:.1f} items/s" if elapsed >= 0.1 else "")
+        if from_cache:
+            line += f", {from_cache} from cache"
         return line + (f", {note}" if note else "")
 
-    def close(self, note: str = "") -> str:
-        line = self.summary(note)
+    def close(self, note: str = "", from_cache: int | None = None) -> str:
+        line = self.summary(note, from_cache)
         if not self.closed and self.sink is not None:
             self.sink.done(line)
         self.closed = True
@@ -184,9 +189,23 @@ class TerminalSink(Sink):
             with self._uncaptured():
                 reporter = self.config.pluginmanager.getplugin("terminalreporter")
                 if reporter is not None:
-                    reporter.write_line(line)
+                    _own_line(reporter, line)
                 else:
                     self.tw.line(line)
+
+
+def _own_line(reporter, line: str) -> None:
+    """`line` on a line of its own, then pytest's file prefix again, so the test's result letter
+    continues after its file name instead of starting a line of bare dots."""
+    from pathlib import Path
+
+    current = reporter.currentfspath
+    reporter.write_line(line)
+    if isinstance(current, Path):
+        from _pytest.pathlib import bestrelpath
+
+        reporter._tw.write(bestrelpath(reporter.startpath, current) + " ")
+        reporter.currentfspath = current
 
 
 def choose_mode(config, isatty: bool) -> str:

@@ -37,6 +37,36 @@ def _table(rows: list[list], headers: list[str]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
+def _width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+# Columns of the task table, in the order they are given up when the table is too wide for the
+# terminal (the dropped ones are named under the table; -v shows everything). Task and check
+# names are wrapped only when the table is still too wide without them.
+_DROPPABLE = ("n", "accuracy [95% Wilson]", "verdict", "interval")
+_WRAPPABLE = ("task", "check")
+
+
+def fitted_table(rows: list[list[str]], headers: list[str], width: int | None) -> str:
+    """The table within `width` columns (None: as wide as it is)."""
+    text = _table(rows, headers)
+    if width is None or _width(text) <= width:
+        return text
+    dropped: list[str] = []
+    for name in _DROPPABLE:
+        if name in headers and _width(text) > width:
+            k = headers.index(name)
+            headers = headers[:k] + headers[k + 1:]
+            rows = [row[:k] + row[k + 1:] for row in rows]
+            text = _table(rows, headers)
+            dropped.append(name)
+    if _width(text) > width:
+        limits = [max(8, width // 5) if h in _WRAPPABLE else None for h in headers]
+        text = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True, maxcolwidths=limits)
+    return text + (f"\n(hidden to fit: {', '.join(dropped)}; -v shows all)" if dropped else "")
+
+
 def _check_cells(result: CheckResult, gate: str) -> list[str]:
     return [result.name, _fmt(result.value), result.interval_text(), result.requirement, result.verdict,
             "PASS" if result.passes(gate) else "FAIL"]
@@ -45,8 +75,7 @@ def _check_cells(result: CheckResult, gate: str) -> list[str]:
 CHECK_HEADERS = ["check", "value", "interval", "threshold", "verdict", "test"]
 
 
-def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult], gate: str) -> str:
-    """Task summary (one row per check), suite-level checks, data sources and subgroup tables."""
+def _task_rows(records: list[TaskRecord], gate: str) -> list[list[str]]:
     rows = []
     for record in records:
         outcome = record.outcome
@@ -56,13 +85,11 @@ def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult]
             rows.append((head if i == 0 else ["", "", ""]) + _check_cells(result, gate))
         if not record.checks:
             rows.append(head + ["(no check ran)"] + [""] * 5)
-    parts = [_table(rows, ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS)]
-    if suite_checks:
-        parts.append("across tasks:\n" + _table([_check_cells(r, gate) for r in suite_checks.values()],
-                                                CHECK_HEADERS))
-    parts.append("items: " + "; ".join(
-        f"{r.outcome.task.spec.name} {r.outcome.n} of {r.outcome.task.total_items} ({r.outcome.task.data_source})"
-        for r in records))
+    return rows
+
+
+def _group_tables(records: list[TaskRecord]) -> list[str]:
+    parts = []
     for record in records:
         outcome = record.outcome
         for by in dict.fromkeys(f for c in outcome.task.spec.checks for f in ([c.by] if c.by else [])):
@@ -72,8 +99,38 @@ def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult]
                 grows.append([g, str(n), _fmt(s / n), f"[{lo:.3f}, {hi:.3f}]"])
             parts.append(f"{outcome.task.spec.name} by {by}:\n"
                          + _table(grows, ["group", "n", "accuracy", "95% Wilson"]))
-    notes = [f"  {r.name}: {note}" for record in records for r in record.checks.values() for note in r.notes]
-    notes += [f"  {r.name}: {note}" for r in suite_checks.values() for note in r.notes]
+    return parts
+
+
+def note_lines(records: list[TaskRecord], suite_checks: dict[str, CheckResult]) -> list[str]:
+    """Every note once, naming its task and the checks it concerns:
+    `  task: gap[region], group_accuracy[region]: groups below min_n=10 ...`."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        task = record.outcome.task.spec.name
+        for result in record.checks.values():
+            for note in result.notes:
+                seen.setdefault((task, note), []).append(result.name)
+    for result in suite_checks.values():
+        for note in result.notes:
+            seen.setdefault(("(across tasks)", note), []).append(result.name)
+    return [f"  {task}: {', '.join(dict.fromkeys(names))}: {note}" for (task, note), names in seen.items()]
+
+
+def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult], gate: str,
+                 width: int | None = None) -> str:
+    """Task summary (one row per check), suite-level checks, data sources, subgroup tables and
+    notes; the wide tables fitted to `width` columns (None: as wide as they are)."""
+    parts = [fitted_table(_task_rows(records, gate), ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS,
+                          width)]
+    if suite_checks:
+        parts.append("across tasks:\n" + fitted_table([_check_cells(r, gate) for r in suite_checks.values()],
+                                                       CHECK_HEADERS, width))
+    parts.append("items:\n" + "\n".join(
+        f"  {r.outcome.task.spec.name}: {r.outcome.n} of {r.outcome.task.total_items} ({r.outcome.task.data_source})"
+        for r in records))
+    parts += _group_tables(records)
+    notes = note_lines(records, suite_checks)
     if notes:
         parts.append("notes:\n" + "\n".join(notes))
     return "\n\n".join(parts)

@@ -103,7 +103,7 @@ class Evaluator:
                 raise
             if progress is not None and hasattr(progress, "close"):
                 cached = backend.stats.get("cache_hits")
-                progress.close(f"{cached - hits} from cache" if hits is not None and cached is not None else "")
+                progress.close(from_cache=cached - hits if hits is not None and cached is not None else None)
             record = TaskRecord(outcome, time.perf_counter() - start)
             self.records[task.key] = record
         return record.outcome

@@ -18,6 +18,11 @@ if not os.environ.get("PYTEST_MISALIGN_CACHE_DIR"):
     os.environ["PYTEST_MISALIGN_CACHE_DIR"] = str(_cache_root())
 
 
+# Inner pytest sessions (pytester) draw their report for the terminal width in COLUMNS; give them
+# a wide one, so report tests see whole tables (tests of narrow terminals set their own).
+os.environ.setdefault("COLUMNS", "200")
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A seeded random-weight LlamaForCausalLM + trained BPE tokenizer, saved with save_pretrained."""
@@ -195,3 +200,38 @@ def vllm_smol(smollm2_dir):
     backend = VLLMBackend(ModelConfig(model=str(smollm2_dir), dtype="float32", backend="vllm"))
     yield backend
     backend.close()
+
+
+# ==================================================================================================
+# Headless Chromium through selenium (tests/test_html_report.py). Owned by the HTML report's tests.
+# ==================================================================================================
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CHROMIUM_INSTALL = "apt-get install -y chromium chromium-driver && pip install 'selenium>=4.20'"
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--no-first-run", "--window-size=1400,1000")
+
+
+@pytest.fixture(scope="module")
+def chromium_driver(tmp_path_factory):
+    """A real headless Chromium (Debian `chromium` + `chromium-driver`) driven by selenium, with
+    browser console logs recorded. Skips when missing -- but fails under CI (env CI set)."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+    if importlib.util.find_spec("selenium") is None:
+        missing.append("selenium")
+    if missing:
+        message = f"headless Chromium unavailable ({', '.join(missing)} missing): {CHROMIUM_INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " -- CI is set, so this is a failure, not a skip", pytrace=False)
+        pytest.skip(message)
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()

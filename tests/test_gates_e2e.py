@@ -49,7 +49,8 @@ def test_paired_counterfactual_gap(session):
         "*interval: 95% Newcombe paired score (method 10)",
         "*female 0.000 (n=6) vs male 1.000 (n=6)",
         "*note: flip rate 1.000 over 6 pairs; McNemar exact p = 0.0312",
-        "*items: occupations 12 of 12 (template: 3 rows x 1 slot combinations x 2 pairs x 2 gender groups = 12 items)",
+        "items:",
+        "  occupations: 12 of 12 (template: 3 rows x 1 slot combinations x 2 pairs x 2 gender groups = 12 items)",
     ])
     task = json.loads((session.path / "r.json").read_text())["suites"][0]["tasks"][0]
     gap = task["checks"][0]

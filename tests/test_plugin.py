@@ -61,7 +61,8 @@ def test_report_tables(session):
         # 4/6: Wilson 95% interval [0.300, 0.903] (statsmodels proportion_confint(4, 6, method='wilson'))
         "capitals*6*0.667 [[]0.300, 0.903[]]*accuracy*0.667*[[]0.300, 0.903[]]*>= 0.5*inconclusive*PASS",
         "*gap[[]region[]]*1.000*<= 0.3*inconclusive*FAIL",
-        "items: capitals 6 of 6 (inline items)",
+        "items:",
+        "  capitals: 6 of 6 (inline items)",
         "capitals by region:",
         "group*n*accuracy*95% Wilson",
         "africa*1*0.000*[[]0.000, 0.793[]]",

@@ -133,8 +133,13 @@ def test_progress_summary_lines_when_not_a_tty(pytester, monkeypatch):
     monkeypatch.delenv("PYTEST_MISALIGN_PROGRESS", raising=False)
     three_suites(pytester)
     result = pytester.runpytest("--misalign-model=fake-a", "--misalign-no-cache")
-    result.stdout.fnmatch_lines(["[[]misalign[]] caps-one::capitals: 6 items (18 requests) in *items/s*"])
+    result.stdout.fnmatch_lines(["[[]misalign[]] caps-one::capitals: 6 items (18 requests) in * s*"])
     assert result.stdout.str().count("[misalign] caps-") == 3
+    lines = result.stdout.lines
+    shown = [i for i, line in enumerate(lines) if "[misalign] caps-" in line]
+    assert all(lines[i].startswith("[misalign] caps-") for i in shown)  # each on a line of its own
+    assert all(lines[i + 1].startswith("suite_") for i in shown), lines  # the dots go on after a file name
+    assert not any(line.strip(".") == "" and line for line in lines)  # never a line of bare dots
     quiet = pytester.runpytest("--misalign-model=fake-a", "--misalign-no-cache", "-qq")
     assert "[misalign] caps-" not in quiet.stdout.str()
     monkeypatch.setenv("PYTEST_MISALIGN_PROGRESS", "off")
@@ -166,8 +171,11 @@ def test_task_progress_rate_and_eta():
     now[0] = 150.0
     progress(240)
     assert progress.items_done == 100 and progress.eta() == 0
-    line = progress.close("3 from cache")
+    line = progress.close(from_cache=3)
     assert line == "[misalign] s::t: 100 items (300 requests) in 50.0 s, 2.0 items/s, 3 from cache"
+    assert progress.summary(from_cache=300) == "[misalign] s::t: 100 items (300 requests) all from the result cache"
+    now[0] = 100.05  # too short to time: no rate
+    assert TaskProgress("q", 6, 18, clock=lambda: now[0]).summary().endswith("in 0.0 s")
     assert sink.lines == []  # live mode: no summary line
     summary = ListSink("summary")
     p2 = TaskProgress("x", 1, 1, summary, clock=lambda: now[0])

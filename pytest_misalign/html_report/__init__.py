@@ -1,0 +1,92 @@
+"""`--misalign-html PATH`: a self-contained HTML report (inline CSS, JS and SVG plots; no network).
+
+A feature object in the style of pytest's `junitxml`: `HTMLReport` is registered as a plugin in
+`pytest_configure` when the option is set, kept in `config.stash`, and writes the file in
+`pytest_sessionfinish` from the same results dict as `--misalign-json`, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+__all__ = ["HTMLReport", "HTML_REPORT", "configure", "unconfigure", "render_html", "write_html"]
+
+
+def render_html(results: dict[str, Any]) -> str:
+    """The report page for a results dict (`results.build_results`)."""
+    from .render import render
+
+    return render(results)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Temp file in the same folder, fsync, rename: never a half-written report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for sharing
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_html(path: str | Path, results: dict[str, Any]) -> Path:
+    return write_text_atomic(path, render_html(results))
+
+
+class HTMLReport:
+    """Writes the report at the end of the session. `results` returns the results dict, or None
+    when nothing was evaluated (then no file is written)."""
+
+    def __init__(self, path: str | Path, results: Callable[[], dict[str, Any] | None]) -> None:
+        self.path = Path(os.path.expanduser(os.path.expandvars(str(path)))).absolute()
+        self._results = results
+        self.written: Path | None = None
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        results = self._results()
+        if results is not None:
+            self.written = write_html(self.path, results)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.written is not None:
+            terminalreporter.write_sep("-", f"HTML report: {self.written}")
+
+
+HTML_REPORT = pytest.StashKey[HTMLReport]()
+
+
+def configure(config: pytest.Config, path: str | None, results: Callable[[], dict[str, Any] | None]) -> None:
+    """Register the report when a path is set (not on xdist workers: the controller writes it)."""
+    if not path or hasattr(config, "workerinput"):
+        return
+    config.stash[HTML_REPORT] = HTMLReport(path, results)
+    config.pluginmanager.register(config.stash[HTML_REPORT], "misalign-html")
+
+
+def unconfigure(config: pytest.Config) -> None:
+    report = config.stash.get(HTML_REPORT, None)
+    if report is not None:
+        del config.stash[HTML_REPORT]
+        config.pluginmanager.unregister(report)
