@@ -157,17 +157,21 @@ def build_results(evaluator: Evaluator, model: ModelInfo | None) -> dict[str, An
     }
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename: never a half-written file."""
+def write_text_atomic(path: str | Path, text: str, *, shared: bool = False) -> Path:
+    """Write to a temp file in the same folder, fsync, then rename: never a half-written file.
+    The file is private to the user (0600) unless `shared` (then: the umask's default)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, ensure_ascii=False)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if shared:
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -176,3 +180,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
             pass
         raise
     return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")

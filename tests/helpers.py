@@ -36,3 +36,22 @@ tasks:
       - gap: {by: region, max: 0.3}
       - group_accuracy: {by: region, min: 0.15}
 """
+
+# Two tasks and the suite-level checks across them (spread, shift).
+SUITE_CHECKS = """\
+suite: shifts
+checks:
+  - spread: {max: 0.3}
+  - shift: {from: plain, to: shifted, max_drop: 0.1}
+tasks:
+  - name: plain
+    data: {items: [{q: a, r: Paris}, {q: b, r: Rome}, {q: c, r: Lima}, {q: d, r: Oslo}]}
+    prompt: "{q}"
+    choices: ["{r}", "xx"]
+    answer: 0
+  - name: shifted
+    data: {items: [{q: a, r: Berlin}, {q: b, r: Rome}, {q: c, r: Quito}, {q: d, r: Oslo}]}
+    prompt: "Q: {q}"
+    choices: ["{r}", "xx"]
+    answer: 0
+"""

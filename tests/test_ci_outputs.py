@@ -11,26 +11,9 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 import fake_backend
-from helpers import CAPITALS_SUITE, FAKE_CONFTEST
+from helpers import CAPITALS_SUITE, FAKE_CONFTEST, SUITE_CHECKS
 from pytest_misalign.ci_outputs import escape_data, escape_property, md_cell
 
-SUITE_CHECKS = """\
-suite: shifts
-checks:
-  - spread: {max: 0.3}
-  - shift: {from: plain, to: shifted, max_drop: 0.1}
-tasks:
-  - name: plain
-    data: {items: [{q: a, r: Paris}, {q: b, r: Rome}, {q: c, r: Lima}, {q: d, r: Oslo}]}
-    prompt: "{q}"
-    choices: ["{r}", "xx"]
-    answer: 0
-  - name: shifted
-    data: {items: [{q: a, r: Berlin}, {q: b, r: Rome}, {q: c, r: Quito}, {q: d, r: Oslo}]}
-    prompt: "Q: {q}"
-    choices: ["{r}", "xx"]
-    answer: 0
-"""
 ODD_SUITE = CAPITALS_SUITE.replace("suite: heldout-capitals", 'suite: "caps: 100%, a|b"')
 
 

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 import fake_backend
-from helpers import BBQ_DIR, FAKE_CONFTEST
+from helpers import BBQ_DIR, FAKE_CONFTEST, SUITE_CHECKS
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.spec import parse_suite_file
 from pytest_misalign.tasks import prepare_task
@@ -136,23 +136,6 @@ def test_hub_task_offline_is_skipped_with_the_fix(pytester, monkeypatch):
                                  "*pass --misalign-data-dir=DIR holding bbq/Age.jsonl*"])
 
 
-SUITE_CHECKS = """\
-suite: shifts
-checks:
-  - spread: {max: 0.3}
-  - shift: {from: plain, to: shifted, max_drop: 0.1}
-tasks:
-  - name: plain
-    data: {items: [{q: a, r: Paris}, {q: b, r: Rome}, {q: c, r: Lima}, {q: d, r: Oslo}]}
-    prompt: "{q}"
-    choices: ["{r}", "xx"]
-    answer: 0
-  - name: shifted
-    data: {items: [{q: a, r: Berlin}, {q: b, r: Rome}, {q: c, r: Quito}, {q: d, r: Oslo}]}
-    prompt: "Q: {q}"
-    choices: ["{r}", "xx"]
-    answer: 0
-"""
 
 
 def test_suite_level_checks_are_their_own_tests(pytester):

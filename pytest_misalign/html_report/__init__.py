@@ -8,11 +8,12 @@ A feature object in the style of pytest's `junitxml`: `HTMLReport` is registered
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from ..results import write_text_atomic
 
 __all__ = ["HTMLReport", "HTML_REPORT", "configure", "unconfigure", "render_html", "write_html"]
 
@@ -24,35 +25,8 @@ def render_html(results: dict[str, Any]) -> str:
     return render(results)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Temp file in the same folder, fsync, rename: never a half-written report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_html(path: str | Path, results: dict[str, Any]) -> Path:
-    return write_text_atomic(path, render_html(results))
+    return write_text_atomic(path, render_html(results), shared=True)  # a report is for sharing
 
 
 class HTMLReport:
