@@ -259,7 +259,8 @@ def shutdown_engine(llm: Any, owns_ray: bool, owns_dist: bool) -> None:
     accelerator memory. Best effort, never raises."""
     engine = getattr(llm, "llm_engine", None)
     core = getattr(engine, "engine_core", None)
-    _quietly(lambda: core.shutdown() if core is not None else None)
+    if core is not None:
+        _quietly(core.shutdown)
     if owns_dist:
         from vllm.distributed.parallel_state import (
             destroy_distributed_environment,
