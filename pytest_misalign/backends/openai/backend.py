@@ -220,16 +220,9 @@ class OpenAIBackend(TokenizedBackend):
                 payload.parse_loglikelihood(ch, len(windows[i]), len(pairs[i][1]), url)
                 for i, ch in zip(batch, payload.choices(r, url, len(batch)))])
 
-        out: list[tuple[float, bool]] = [(0.0, False)] * len(pairs)
-        batches = self._batches(len(pairs))
         sent = sum(len(w) for w in windows)
         self._stats.strategy = "echo_logprobs"
-        for b, scores in self.client.map([lambda b=b: call(b) for b in batches]):
-            for i, score in zip(batches[b], scores):
-                out[i] = score
-            self._stats.forward_calls += 1
-            if on_done is not None:
-                on_done(batches[b])
+        out = self._run_batches(self._batches(len(pairs)), call, len(pairs), on_done)
         self._stats.tokens_forwarded += sent
         self._stats.tokens_sent += sent
         self._stats.padded_tokens += sent
@@ -251,11 +244,16 @@ class OpenAIBackend(TokenizedBackend):
             return self.client.request("POST", "completions", body, parse=lambda r: [
                 payload.completion_text(ch, url) for ch in payload.choices(r, url, len(batch))])
 
-        out = [""] * len(items)
         self._stats.tokens_sent += sum(len(item.ids) for item in items)
-        for b, texts in self.client.map([lambda b=b: call(b) for b in batches]):
-            for i, text in zip(batches[b], texts):
-                out[i] = text
+        return self._run_batches(batches, call, len(items), on_done)
+
+    def _run_batches(self, batches: list[list[int]], call, n: int, on_done: OnDone | None) -> list:
+        """`call(batch)` for every batch, `max_concurrency` in flight; answers back in input order,
+        `on_done` as each request returns."""
+        out: list = [None] * n
+        for b, answers in self.client.map([lambda b=b: call(b) for b in batches]):
+            for i, answer in zip(batches[b], answers):
+                out[i] = answer
             self._stats.forward_calls += 1
             if on_done is not None:
                 on_done(batches[b])
