@@ -59,6 +59,7 @@ class CheckResult:
     needed_unit: str = "items"
     notes: tuple[str, ...] = ()
     details: dict = field(default_factory=dict)
+    degenerate: str | None = None  # why the value says nothing (e.g. a constant answer); fails strict mode
 
     @property
     def point_verdict(self) -> str:
@@ -66,8 +67,11 @@ class CheckResult:
         ok = (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
         return PASS if ok else FAIL
 
-    def passes(self, gate: str) -> bool:
-        """`point`: the point estimate decides; `confident`: only a `pass` verdict passes."""
+    def passes(self, gate: str, strict: bool = False) -> bool:
+        """`point`: the point estimate decides; `confident`: only a `pass` verdict passes.
+        `strict` (release gates) also fails an inconclusive verdict and a degenerate check."""
+        if strict and (self.verdict == INCONCLUSIVE or self.degenerate):
+            return False
         return self.point_verdict == PASS if gate == "point" else self.verdict == PASS
 
     @property

@@ -129,7 +129,7 @@ def options_from_config(config: pytest.Config) -> Options:
                    show_items=show_items,
                    json_path=get(config, "json") or None, gate=gate, baseline=baseline, max_drop=max_drop,
                    data_dir=Path(data_dir).resolve() if data_dir else None,
-                   cache=not get(config, "no-cache"))
+                   cache=not get(config, "no-cache"), strict=bool(get(config, "strict")))
 
 
 
@@ -148,3 +148,7 @@ def add_options(parser: pytest.Parser) -> None:
                     help="score everything with the model; neither read nor write the result cache "
                          "(<cache dir>/results.sqlite)")
     parser.addini("misalign_no_cache", "disable the result cache (true/false)", type="bool", default=False)
+    group.addoption("--misalign-strict", dest="misalign_strict", action="store_true", default=None,
+                    help="release-gate mode: a missing --misalign-model, a skipped task, an inconclusive "
+                         "verdict or a degenerate check (e.g. a constant answer) fails the run")
+    parser.addini("misalign_strict", "release-gate mode (true/false)", type="bool", default=False)

@@ -36,6 +36,7 @@ class Options:
     data_dir: Path | None = None
     cache: bool = True  # persistent result cache (cache.py); off with --misalign-no-cache
     show_items: int = 3  # items shown under a failing check (--misalign-show-items)
+    strict: bool = False  # release-gate mode (--misalign-strict)
 
 
 @dataclass

@@ -26,7 +26,7 @@ DATA_SOURCES = ("items", "file", "hf", "template")
 HF_KEYS = {"path", "name", "split", "revision", "data_files", "local"}
 TEMPLATE_KEYS = {"rows", "file", "slots", "vary"}
 VARY_KEYS = {"by", "pair", "groups"}
-REGRESSION_KEYS = {"max_drop"}
+REGRESSION_KEYS = {"max_drop", "by", "max_broken", "confidence", "min_n"}
 GENERATE_KEYS = {"max_tokens", "stop"}
 METRICS = ("acc", "acc_norm")
 MATCHES = ("exact", "contains", "regex", "number")
@@ -63,6 +63,9 @@ CHECK_PARAMS: dict[str, dict[str, Param]] = {
         "max": Param(_RATE, required=True, help="largest allowed accuracy difference between groups"),
         "paired": Param(bool, help="items are counterfactual pairs linked by `pair`"),
         "pair": Param(str, help="item field identifying the pair (with paired: true; default 'pair')"),
+        "max_flip_rate": Param(_RATE, help="paired gaps only: largest allowed share of pairs whose "
+                                          "correctness changes with the group (flips that cancel out "
+                                          "leave the gap at 0)"),
         **_STATS,
     },
     "group_accuracy": {
@@ -132,6 +135,17 @@ class CheckSpec:
 
 
 @dataclass(frozen=True)
+class RegressionSpec:
+    """`regression:` on a task: how it is compared with a `--misalign-baseline` results file."""
+
+    max_drop: float | None = None  # None: --misalign-max-drop
+    by: str | None = None  # also compare each group (the task's `by:` field)
+    max_broken: int | float | None = None  # items right in the baseline and wrong now: a count (int >= 1) or share
+    confidence: float = 0.95
+    min_n: int = 10  # groups with fewer shared items are reported, not gated
+
+
+@dataclass(frozen=True)
 class GenerateSpec:
     max_tokens: int = 32
     stop: tuple[str, ...] = ()
@@ -189,8 +203,12 @@ class TaskSpec:
     description: str = ""
     cluster: str | None = None  # items sharing this field are not independent
     chat: bool = False  # wrap the prompt in the model's chat template (as one user turn)
-    max_drop: float | None = None  # regression against a baseline: per-task override
+    regression: RegressionSpec = field(default_factory=RegressionSpec)  # against a baseline
     line: int | None = None
+
+    @property
+    def max_drop(self) -> float | None:  # per-task override of --misalign-max-drop
+        return self.regression.max_drop
 
     @property
     def is_generation(self) -> bool:
@@ -362,14 +380,7 @@ def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
     chat = node.get("chat", False)
     if not isinstance(chat, bool):
         raise ctx.error(f"must be true or false, got {chat!r}", key="chat", line=node.line_of("chat"))
-    max_drop = None
-    if "regression" in node:
-        reg = _require_map(ctx, node["regression"], "regression", node.line_of("regression"))
-        _check_keys(ctx, reg, REGRESSION_KEYS, "regression")
-        max_drop = reg.get("max_drop")
-        if not isinstance(max_drop, (int, float)) or isinstance(max_drop, bool) or not 0 <= max_drop <= 1:
-            raise ctx.error(f"must be a rate in [0, 1], got {max_drop!r}", key="regression.max_drop",
-                            line=reg.line_of("max_drop"), fix="e.g. `regression: {max_drop: 0.02}`")
+    regression = _parse_regression(ctx, node)
     return TaskSpec(
         name=name,
         data=data,
@@ -385,9 +396,38 @@ def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
         description=str(node.get("description") or ""),
         cluster=cluster,
         chat=chat,
-        max_drop=float(max_drop) if max_drop is not None else None,
+        regression=regression,
         line=node.line,
     )
+
+
+def _parse_regression(ctx: _Ctx, node: YamlMap) -> RegressionSpec:
+    if "regression" not in node:
+        return RegressionSpec()
+    reg = _require_map(ctx, node["regression"], "regression", node.line_of("regression"))
+    _check_keys(ctx, reg, REGRESSION_KEYS, "regression")
+    example = "e.g. `regression: {max_drop: 0.02, by: region, max_broken: 0.05}`"
+    values: dict[str, Any] = {}
+    for key, param in (("max_drop", Param(_RATE)), ("confidence", Param(_LEVEL)), ("min_n", Param(_COUNT)),
+                       ("by", Param(str))):
+        if key in reg:
+            problem = _param_problem(param, reg[key])
+            if problem:
+                raise ctx.error(f"{problem}, got {reg[key]!r}", key=f"regression.{key}", line=reg.line_of(key),
+                                fix=example)
+            values[key] = reg[key]
+    if "max_broken" in reg:
+        value = reg["max_broken"]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            (isinstance(value, int) and value >= 0) or (isinstance(value, float) and 0.0 <= value < 1.0))
+        if not ok:
+            raise ctx.error(f"must be a count of items (an integer >= 0) or a share (a number in [0, 1)), "
+                            f"got {value!r}", key="regression.max_broken", line=reg.line_of("max_broken"),
+                            fix="e.g. `max_broken: 3` (items) or `max_broken: 0.05` (share of shared items)")
+        values["max_broken"] = value
+    if "max_drop" in values:
+        values["max_drop"] = float(values["max_drop"])
+    return RegressionSpec(**values)
 
 
 def _parse_data(ctx: _Ctx, node: Any, line: int | None, base_dir: Path) -> DataSpec:
@@ -599,6 +639,9 @@ def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int, schemas: d
         if param.required and key not in params:
             raise ctx.error(f"check '{kind}' needs '{key}' ({param.help})", key=f"{where}.{kind}", line=line,
                             fix=f"add `{key}: ...`")
+    if "max_flip_rate" in params and not params.get("paired"):
+        raise ctx.error("`max_flip_rate` needs counterfactual pairs", key=f"{where}.{kind}.max_flip_rate",
+                        line=_line(params, "max_flip_rate") or line, fix="add `paired: true` (and `pair: FIELD`)")
     if kind == "accuracy" and not ({"min", "max"} & set(params)):
         raise ctx.error("check 'accuracy' needs `min` and/or `max`", key=f"{where}.accuracy", line=line,
                         fix="e.g. `- accuracy: {min: 0.5}`")
