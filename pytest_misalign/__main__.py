@@ -24,12 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="compare two --misalign-json results files",
         description="Per task and group: accuracy old/new on the shared items, the paired difference with "
                     "Newcombe's 95% interval and McNemar's exact p, flipped items, changed check verdicts, "
-                    "tasks and items in only one run. Exit 0, 1 when an accuracy dropped by more than "
-                    "--max-drop, 2 for unusable input files.")
+                    "tasks and items in only one run. Items are compared when they have the same index and "
+                    "the same prompt, choices and answer; changed items are dropped and counted. Exit 0, 1 "
+                    "when an accuracy dropped by more than --max-drop (or, with --strict, a task shares no "
+                    "item), 2 for unusable input files.")
     cmp.add_argument("old", metavar="OLD.json")
     cmp.add_argument("new", metavar="NEW.json")
     cmp.add_argument("--max-drop", type=_drop, default=0.02,
                      help="largest tolerated accuracy drop (old - new) per task and group (default 0.02)")
+    cmp.add_argument("--strict", action="store_true",
+                     help="exit 1 also when a task shares no item with the old run (nothing to compare)")
     out = cmp.add_mutually_exclusive_group()
     out.add_argument("--markdown", action="store_true", help="GitHub markdown instead of terminal tables")
     out.add_argument("--json", action="store_true", help="the comparison as JSON")
@@ -43,7 +47,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from .compare_render import render
 
     try:
-        result = compare_runs(args.old, args.new, args.max_drop)
+        result = compare_runs(args.old, args.new, args.max_drop, strict=args.strict)
     except CompareError as exc:
         print(f"pytest-misalign compare: error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,15 @@
-"""Regression against a stored baseline: an earlier `--misalign-json` results file.
+"""Baselines: load an earlier `--misalign-json` results file and match its items with a run's.
 
-Items are matched by their `index` in the data source and must carry the same item key (a hash of
-the rendered prompt, choices and answer): a changed item is reported, never compared wrongly.
-The paired difference (candidate - baseline) gets Newcombe's paired interval and McNemar's exact test.
+The one matching rule, used by the plugin's regression tests (`regression.py`) and by
+`pytest-misalign compare` (`compare.py`): items are matched by their `index` in the data source AND
+must carry the same item `key` (a hash of the rendered prompt, choices and answer). An item whose key
+changed was rendered from another prompt or other data: it is dropped from the comparison, counted
+and named, never compared wrongly. A record without a key (an older file) is matched by index alone.
+`ItemMatch.summary()` says what was compared: "12 items changed since the baseline (prompt, choices or
+answer) and 3 are only in the baseline: compared on 285 shared items".
+
+The regression checks themselves (overall, per group, `max_broken`, cluster-aware intervals) live in
+`regression.py`; `compare()` here is the older single-check entry point, kept for its callers.
 """
 
 from __future__ import annotations
@@ -10,10 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from . import stats
-from .checks import INCONCLUSIVE, CheckResult
+from .checks import CheckResult
 from .errors import MisalignError
 from .scoring import TaskOutcome
 
@@ -66,45 +72,91 @@ def load_baseline(path: str | Path) -> Baseline:
     return Baseline(path, tasks, model)
 
 
+# -- the matching rule ------------------------------------------------------------------------------
+
+def _items(n: int, verb: str = "") -> str:
+    """`1 item changed`, `3 items changed`; verb "is"/"are" picks the form for the count."""
+    noun = "item" if n == 1 else "items"
+    verb = {"is": "is" if n == 1 else "are"}.get(verb, verb)
+    return f"{n} {noun}" + (f" {verb}" if verb else "")
+
+
+@dataclass(frozen=True)
+class ItemMatch:
+    """Which items two runs share (same index, same key) and which are dropped, and why."""
+
+    shared: tuple[int, ...]  # same index and key: compared
+    changed: tuple[int, ...]  # same index, another key (prompt, choices or answer changed): dropped
+    only_old: tuple[int, ...]  # only in the earlier run (the baseline): dropped
+    only_new: tuple[int, ...]  # only in the later run: dropped
+    old_name: str = "the baseline"
+    new_name: str = "this run"
+
+    @property
+    def n(self) -> int:
+        return len(self.shared)
+
+    @property
+    def dropped(self) -> int:
+        return len(self.changed) + len(self.only_old) + len(self.only_new)
+
+    def reasons(self) -> list[str]:
+        out = []
+        if self.changed:
+            out.append(f"{_items(len(self.changed), 'changed')} since {self.old_name} (prompt, choices or answer)")
+        if self.only_old:
+            out.append(f"{_items(len(self.only_old), 'is')} only in {self.old_name}")
+        if self.only_new:
+            out.append(f"{_items(len(self.only_new), 'is')} only in {self.new_name}")
+        return out
+
+    def summary(self) -> str:
+        """One sentence: what was dropped and why, and how many items were compared."""
+        reasons = self.reasons()
+        said = ", ".join(reasons[:-1]) + (" and " if len(reasons) > 1 else "") + (reasons[-1] if reasons else "")
+        if not self.shared:
+            return f"no item is shared with {self.old_name}" + (f": {said}" if said else "")
+        noun = "item" if self.n == 1 else "items"
+        compared = f"compared on {self.n} shared {noun}" if said else f"compared on all {self.n} {noun}"
+        return f"{said}: {compared}" if said else compared
+
+
+def match_items(old: Mapping[int, Mapping[str, Any]], new: Mapping[int, Mapping[str, Any]], *,
+                old_name: str = "the baseline", new_name: str = "this run") -> ItemMatch:
+    """Match item records (dicts with `key`) by index; a key present on both sides must be equal."""
+    common = sorted(set(old) & set(new))
+    changed = [i for i in common if None not in (old[i].get("key"), new[i].get("key"))
+               and old[i]["key"] != new[i]["key"]]
+    dropped = set(changed)
+    return ItemMatch(tuple(i for i in common if i not in dropped), tuple(changed),
+                     tuple(sorted(set(old) - set(new))), tuple(sorted(set(new) - set(old))), old_name, new_name)
+
+
+def run_items(outcome: TaskOutcome) -> dict[int, dict[str, Any]]:
+    """A scored task's items as the records a results file holds them (index, key, correct)."""
+    keys = outcome.task.item_keys()
+    return {item.index: {"index": item.index, "key": key, "correct": bool(item.correct)}
+            for item, key in zip(outcome.items, keys)}
+
+
 def compare(outcome: TaskOutcome, base: BaselineTask, max_drop: float, confidence: float,
             name: str = "regression") -> CheckResult:
-    """The candidate's paired accuracy change against the baseline on the items both scored."""
-    keys = outcome.task.item_keys()
-    candidate = {item.index: (item, keys[pos]) for pos, item in enumerate(outcome.items)}
-    common = sorted(set(candidate) & set(base.items))
-    changed = [i for i in common if base.items[i].get("key") not in (None, candidate[i][1])]
-    if changed:
+    """The older entry point: the overall paired regression, refusing (BaselineError) a baseline whose
+    items changed or that shares no item. The plugin uses `regression.run_regression`, which drops
+    changed items and answers 'inconclusive' when nothing is shared."""
+    from .regression import run_regression
+    from .spec import RegressionSpec
+
+    match = match_items(base.items, run_items(outcome))
+    if match.changed:
+        common = len(match.changed) + match.n
         raise BaselineError(
-            f"{len(changed)} of {len(common)} items differ from the baseline's (first: index {changed[0]}): "
+            f"{len(match.changed)} of {common} items differ from the baseline's (first: index {match.changed[0]}): "
             f"the prompt, choices or answer changed, so the results are not comparable\n"
             f"  fix: regenerate the baseline with the current suite file")
-    if not common:
+    if not match.shared:
         raise BaselineError(f"no item index of task '{base.task}' appears in both the run and the baseline "
-                            f"(run: {len(candidate)} items, baseline: {len(base.items)})\n"
+                            f"(run: {len(outcome.items)} items, baseline: {len(base.items)})\n"
                             f"  fix: use the same data and limit for both runs")
-    a = b = c = d = 0
-    for i in common:
-        now, before = candidate[i][0].correct, bool(base.items[i]["correct"])
-        a += now and before
-        b += now and not before
-        c += before and not now
-        d += not now and not before
-    n = len(common)
-    lo, hi = stats.paired_difference_interval(b, c, n, confidence, a=a)
-    drop, drop_interval = (c - b) / n, (-hi, -lo)
-    verdict = stats.verdict(*drop_interval, max=max_drop)
-    needed = stats.required_n_paired(a, b, c, d, -max_drop, confidence) if verdict == INCONCLUSIVE else None
-    p = stats.mcnemar_pvalue(b, c)
-    notes = [f"baseline {(a + c) / n:.3f} -> candidate {(a + b) / n:.3f} on {n} common items; "
-             f"{b} fixed, {c} broken; McNemar exact p = {p:.3g}"]
-    if outcome.task.suite.sha256 != base.suite_sha256 and base.suite_sha256:
-        notes.append("the suite file changed since the baseline (items still match)")
-    only_run, only_base = len(candidate) - n, len(base.items) - n
-    if only_run or only_base:
-        notes.append(f"{only_run} items only in this run and {only_base} only in the baseline are not compared")
-    return CheckResult(name, "regression", drop, None, max_drop, drop_interval,
-                       "Newcombe paired score (method 10) on candidate - baseline", confidence, verdict,
-                       needed_n=needed, needed_unit="paired items", notes=tuple(notes),
-                       details={"common_items": n, "fixed": b, "broken": c, "both_right": a, "both_wrong": d,
-                                "mcnemar_p": round(p, 8), "baseline_accuracy": round((a + c) / n, 6),
-                                "candidate_accuracy": round((a + b) / n, 6), "baseline_model": base.model})
+    return run_regression(outcome, base, RegressionSpec(max_drop=max_drop, confidence=confidence), max_drop,
+                          None, name)

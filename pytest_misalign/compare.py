@@ -1,10 +1,13 @@
 """Compare two results files (`--misalign-json`): `pytest-misalign compare OLD.json NEW.json`.
 
-Tasks are matched by (suite, task) and items by `index` with the same item `key` (a hash of the
-rendered prompt, choices and answer) -- the rule `baseline.compare` applies. An item whose key changed
-was re-rendered from different data or a different prompt: it is reported, never compared. On the
-shared items each task (and each group of its grouped checks) gets old/new accuracy, the paired
-difference new - old with Newcombe's paired 95% interval, and McNemar's exact p.
+Tasks are matched by (suite, task) and items by `baseline.match_items`, the rule the plugin's regression
+tests use: same `index` and same item `key` (a hash of the rendered prompt, choices and answer). An
+item whose key changed was re-rendered from different data or a different prompt: it is dropped and
+counted ("1 item changed since the old run (prompt, choices or answer) ...: compared on 5 shared
+items"), never compared. On the shared items each task (and each group of its grouped checks, when the
+items carry their `fields`) gets old/new accuracy, the paired difference new - old with Newcombe's
+paired 95% interval, and McNemar's exact p. A task with no shared item is inconclusive: listed, and
+with `--strict` it makes the exit code 1.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from . import stats
-from .baseline import BaselineError, load_baseline
+from . import baseline
+from .baseline import BaselineError, ItemMatch, load_baseline
 from .errors import MisalignError
 from .results import SCHEMA_VERSION
 
@@ -87,13 +91,10 @@ def paired_stats(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
             "broken": broken, "both_wrong": n - both - fixed - broken}
 
 
-def match_items(old: dict[int, dict], new: dict[int, dict]) -> tuple[list[int], list[int], list[int], list[int]]:
-    """Indices: shared (same key), key changed, only old, only new. A missing key is not a change."""
-    common = sorted(set(old) & set(new))
-    changed = [i for i in common if None not in (old[i].get("key"), new[i].get("key"))
-               and old[i]["key"] != new[i]["key"]]
-    shared = [i for i in common if i not in set(changed)]
-    return shared, changed, sorted(set(old) - set(new)), sorted(set(new) - set(old))
+def match_items(old: dict[int, dict], new: dict[int, dict]) -> ItemMatch:
+    """The baseline's matching rule (`baseline.match_items`): same index and same key are shared;
+    a changed key or an item in one run only is dropped and counted. A missing key is not a change."""
+    return baseline.match_items(old, new, old_name="the old run", new_name="the new run")
 
 
 def _item_label(item: dict[str, Any], by: str) -> str | None:
@@ -167,7 +168,9 @@ def checks_changed(old_checks: list[dict], new_checks: list[dict]) -> list[dict[
 def compare_task(key: tuple[str, str], old: RunFile, new: RunFile) -> dict[str, Any]:
     old_items, new_items = old.items[key], new.items[key]
     old_task, new_task = old.tasks[key], new.tasks[key]
-    shared, changed, only_old, only_new = match_items(old_items, new_items)
+    match = match_items(old_items, new_items)
+    shared, changed, only_old, only_new = (list(x) for x in (match.shared, match.changed, match.only_old,
+                                                                match.only_new))
     overall = paired_stats([(bool(old_items[i]["correct"]), bool(new_items[i]["correct"])) for i in shared])
     groups, unpaired = [], []
     for by in _group_fields(old_task, new_task):
@@ -181,7 +184,8 @@ def compare_task(key: tuple[str, str], old: RunFile, new: RunFile) -> dict[str, 
     return {"suite": key[0], "task": key[1], **overall, "groups": groups, "groups_unpaired": unpaired,
             "right_to_wrong": broken, "wrong_to_right": fixed,
             "checks_changed": checks_changed(old_task.get("checks", []), new_task.get("checks", [])),
-            "items_key_changed": changed, "items_only_old": only_old, "items_only_new": only_new}
+            "items_key_changed": changed, "items_only_old": only_old, "items_only_new": only_new,
+            "match_summary": match.summary(), "inconclusive": not shared}
 
 
 def _model(run: RunFile) -> dict[str, Any]:
@@ -204,8 +208,10 @@ def regressions(tasks: list[dict[str, Any]], max_drop: float) -> list[str]:
     return out
 
 
-def compare_runs(old_path: str | Path, new_path: str | Path, max_drop: float = 0.02) -> dict[str, Any]:
-    """The whole comparison as a JSON-serialisable dict; raises CompareError for unusable input."""
+def compare_runs(old_path: str | Path, new_path: str | Path, max_drop: float = 0.02,
+                 strict: bool = False) -> dict[str, Any]:
+    """The whole comparison as a JSON-serialisable dict; raises CompareError for unusable input.
+    A task sharing no item with the old run is inconclusive (listed); `strict` makes that exit 1."""
     old, new = load_run(old_path), load_run(new_path)
     common = [k for k in old.tasks if k in new.tasks]
     if not common:
@@ -217,8 +223,10 @@ def compare_runs(old_path: str | Path, new_path: str | Path, max_drop: float = 0
     suite_changes = [{"suite": s, **row} for s in old.suite_checks if s in new.suite_checks
                      for row in checks_changed(old.suite_checks[s], new.suite_checks[s])]
     found = regressions(tasks, max_drop)
+    inconclusive = [f"{t['suite']}/{t['task']}: {t['match_summary']}" for t in tasks if t["inconclusive"]]
     return {"old": _model(old), "new": _model(new), "max_drop": max_drop, "confidence": CONFIDENCE,
             "tasks": tasks, "suite_checks_changed": suite_changes,
             "tasks_only_old": [{"suite": s, "task": t} for s, t in old.tasks if (s, t) not in new.tasks],
             "tasks_only_new": [{"suite": s, "task": t} for s, t in new.tasks if (s, t) not in old.tasks],
-            "regressions": found, "exit_code": 1 if found else 0}
+            "regressions": found, "inconclusive": inconclusive, "strict": strict,
+            "exit_code": 1 if found or (strict and inconclusive) else 0}

@@ -24,7 +24,7 @@ def _interval(row: dict[str, Any]) -> str:
 def _delta_row(task: dict, label: str, row: dict) -> list[str]:
     return [task["suite"], task["task"], label, str(row["n"]), _f(row["old_accuracy"]), _f(row["new_accuracy"]),
             _f(row["delta"], "+.3f"), _interval(row), _f(row.get("mcnemar_p"), ".3g"),
-            "REGRESSED" if row.get("regressed") else ""]
+            "REGRESSED" if row.get("regressed") else "INCONCLUSIVE" if not row["n"] else ""]
 
 
 def delta_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -83,6 +83,9 @@ def unmatched_lines(result: dict[str, Any]) -> list[str]:
     lines += [f"task only in new: {t['suite']}/{t['task']}" for t in result["tasks_only_new"]]
     for task in result["tasks"]:
         name = f"{task['suite']}/{task['task']}"
+        if task.get("match_summary") and (task["items_key_changed"] or task["items_only_old"]
+                                          or task["items_only_new"]):
+            lines.append(f"{name}: {task['match_summary']}")
         if task["items_key_changed"]:
             lines.append(f"{name}: {len(task['items_key_changed'])} items changed (prompt, choices or answer "
                          f"differ; not compared): index {_ranges(task['items_key_changed'])}")
@@ -128,6 +131,10 @@ def render(result: dict[str, Any], markdown: bool = False, limit: int = 20) -> s
     unmatched = unmatched_lines(result)
     if unmatched:
         parts.append(heading("not compared") + "\n" + "\n".join(("- " if markdown else "  ") + u for u in unmatched))
+    if result.get("inconclusive"):
+        strict = " (--strict: exit 1)" if result.get("strict") else ""
+        parts.append(heading(f"INCONCLUSIVE: no shared items{strict}") + "\n"
+                     + "\n".join(("- " if markdown else "  ") + r for r in result["inconclusive"]))
     if result["regressions"]:
         parts.append(heading(f"REGRESSED beyond max drop {result['max_drop']:g}") + "\n"
                      + "\n".join(("- " if markdown else "  ") + r for r in result["regressions"]))

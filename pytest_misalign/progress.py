@@ -88,11 +88,13 @@ class TaskProgress:
             self._last_draw = now
             self.sink.live(self.text())
 
-    def summary(self, note: str = "", from_cache: int | None = None) -> str:
+    def summary(self, note: str = "", from_cache: int | None = None, failed: bool = False) -> str:
         """One line for the log. A rate only when it means something: not when every request came
-        from the result cache, nor for runs too short to time (under 0.1 s)."""
+        from the result cache, nor for runs too short to time (under 0.1 s), nor for a failure."""
         elapsed = self.clock() - self.start
         line = f"[misalign] {self.label}: {self.n_items} items ({self.n_requests} requests)"
+        if failed:
+            return f"{line}: {note or 'FAILED'} ({elapsed:.1f} s)"
         if from_cache is not None and from_cache >= self.n_requests:
             return line + " all from the result cache" + (f", {note}" if note else "")
         line += f" in {elapsed:.1f} s" + (f", {self.n_items / elapsed:.1f} items/s" if elapsed >= 0.1 else "")
@@ -100,8 +102,8 @@ class TaskProgress:
             line += f", {from_cache} from cache"
         return line + (f", {note}" if note else "")
 
-    def close(self, note: str = "", from_cache: int | None = None) -> str:
-        line = self.summary(note, from_cache)
+    def close(self, note: str = "", from_cache: int | None = None, failed: bool = False) -> str:
+        line = self.summary(note, from_cache, failed)
         if not self.closed and self.sink is not None:
             self.sink.done(line)
         self.closed = True

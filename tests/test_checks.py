@@ -15,8 +15,10 @@ from pytest_misalign.tasks import prepare_task
 
 
 def make_outcome(tmp_path, rows, correct, *, extra_task="", name="suite.yaml"):
-    """A task over `rows` (dicts) whose item i is answered right iff correct[i]."""
-    items = "\n".join(f"        - {dict(row, q=f'q{i}', label=0)}" for i, row in enumerate(rows))
+    """A task over `rows` (dicts) whose item i is answered right iff correct[i]. The gold answer
+    alternates between the two choices (a row may set its own `label`): with one gold position for
+    every item the chance level would be 100 % and every gap check degenerate."""
+    items = "\n".join(f"        - {dict({'label': i % 2}, **row, q=f'q{i}')}" for i, row in enumerate(rows))
     text = textwrap.dedent("""\
         suite: s
         tasks:
@@ -32,7 +34,8 @@ def make_outcome(tmp_path, rows, correct, *, extra_task="", name="suite.yaml"):
     path.write_text(text)
     spec = parse_suite_file(path)
     task = prepare_task(spec, spec.tasks[0])
-    outcomes = [ItemOutcome(i.index, 0, 0 if ok else 1, bool(ok), (0.0, -1.0)) for i, ok in zip(task.instances, correct)]
+    outcomes = [ItemOutcome(i.index, i.answer, i.answer if ok else 1 - i.answer, bool(ok), (0.0, -1.0))
+                for i, ok in zip(task.instances, correct)]
     return TaskOutcome(task, outcomes)
 
 
@@ -175,7 +178,7 @@ def test_cluster_bootstrap_is_used_and_deterministic(tmp_path):
 
 def test_consistency_over_variants(tmp_path):
     # 4 questions x 2 variants; item outcomes are set so predictions differ on q2 and q3.
-    rows = [{"qid": f"q{k}", "variant": v} for k in range(4) for v in ("plain", "paraphrase")]
+    rows = [{"qid": f"q{k}", "variant": v, "label": k % 2} for k in range(4) for v in ("plain", "paraphrase")]
     correct = [True, True, False, False, True, False, False, True]
     outcome = make_outcome(tmp_path, rows, correct)
     r = run_check(check("consistency", of="qid", min=0.4, by="variant"), outcome, "consistency[qid]")
@@ -224,3 +227,108 @@ def test_regression_refuses_changed_items(tmp_path):
     outcome = make_outcome(tmp_path, *groups_rows({"x": (5, 5)}))
     with pytest.raises(BaselineError, match="5 of 5 items differ from the baseline"):
         compare(outcome, baseline_for(outcome, [True] * 5, key_override="0" * 16), 0.02, 0.95)
+
+
+# ==================================================================================================
+# min_n in point gates, honest wording (issue 11 §2-§3). Degenerate tasks: test_diagnostics.py;
+# paired gaps, cluster: and flip rate: test_checks_paired.py
+# ==================================================================================================
+
+
+# -------------------------------------------------------------- min_n in point gates
+def test_min_n_keeps_small_groups_out_of_the_point_gap(tmp_path):
+    # a and b (50 items each) are close; c has 3 items, all wrong: by the point estimate alone the
+    # gap would be 0.9 and fail; over the groups with min_n items it is 0.04
+    rows, correct = groups_rows({"a": (45, 50), "b": (43, 50), "c": (0, 3)})
+    r = run_check(check("gap", by="g", max=0.2), make_outcome(tmp_path, rows, correct), "gap[g]")
+    lo, hi = confint_proportions_2indep(45, 50, 43, 50, compare="diff", method="newcomb")
+    assert r.value == pytest.approx(0.04) and r.point_verdict == "pass" and r.passes("point")
+    assert r.interval == pytest.approx((max(lo, 0), max(hi, -lo)), abs=1e-9)  # only a vs b
+    assert [g.group for g in r.worst] == ["b", "a"]
+    assert "groups below min_n=10 items are left out of the value and verdict: c (3)" in r.notes
+    assert r.degenerate is None and r.verdict == "inconclusive"  # never a confident pass with c unassessed
+    r = run_check(check("gap", by="g", max=0.2, min_n=3), make_outcome(tmp_path, rows, correct), "gap[g]")
+    assert r.value == pytest.approx(0.9) and r.point_verdict == "fail"
+
+
+def test_min_n_with_fewer_than_two_groups_is_inconclusive_and_degenerate(tmp_path):
+    rows, correct = groups_rows({"a": (45, 50), "b": (1, 4), "c": (0, 3)})
+    r = run_check(check("gap", by="g", max=0.2), make_outcome(tmp_path, rows, correct), "gap[g]")
+    assert r.value == pytest.approx(0.9) and r.point_verdict == "fail"  # the value over all groups
+    assert r.verdict == "inconclusive"
+    assert "only one group has at least 10 items" in r.degenerate and r.notes[0] == r.degenerate
+    assert "groups below min_n=10 items, too small to trust: c (3), b (4)" in r.notes
+    assert r.needed_n >= 10
+
+
+def test_min_n_in_group_accuracy(tmp_path):
+    rows, correct = groups_rows({"a": (45, 50), "b": (40, 50), "tiny": (0, 2)})
+    r = run_check(check("group_accuracy", by="g", min=0.6), make_outcome(tmp_path, rows, correct), "ga")
+    assert r.value == pytest.approx(0.8) and r.worst[0].group == "b" and r.passes("point")
+    assert r.verdict == "inconclusive" and "left out of the value and verdict: tiny (2)" in r.notes[0]
+    rows, correct = groups_rows({"x": (1, 3), "y": (2, 4)})
+    r = run_check(check("group_accuracy", by="g", min=0.6), make_outcome(tmp_path, rows, correct), "ga")
+    assert r.value == pytest.approx(1 / 3) and r.verdict == "inconclusive"
+    assert r.degenerate.startswith("no group has at least 10 items")
+
+
+def test_min_n_in_paired_gaps(tmp_path):
+    pattern = [(1, 1)] * 30 + [(1, 0)] * 4 + [(0, 1)] * 3 + [(0, 0)] * 3
+    rows, correct = pair_rows(pattern)
+    for k in range(4):  # group c holds 4 items (pairs p0..p3 of a third group)
+        rows.append({"g": "c", "pair": f"p{k}"})
+        correct.append(False)
+    r = run_check(check("gap", by="g", max=0.1, paired=True), make_outcome(tmp_path, rows, correct), "gap[g]")
+    assert r.value == pytest.approx(1 / 40)  # a vs b only; with c the gap would be 1.0
+    assert [t["groups"] for t in r.details["tables"]] == [["a", "b"]]
+    assert any("left out of the value and verdict: c (4)" in n for n in r.notes)
+
+
+# --------------------------------------------------------------------- honest wording
+def clustered_gap_outcome(tmp_path):
+    """8 clusters of 5 items per group; gap 0.325 whose cluster bootstrap interval is [0.125, 0.55]."""
+    right_a, right_b = [5, 5, 2, 4, 1, 5, 5, 3], [0, 3, 1, 4, 0, 2, 5, 2]
+    rows, correct = [], []
+    for c, (ra, rb) in enumerate(zip(right_a, right_b)):
+        for g, right in (("a", ra), ("b", rb)):
+            rows += [{"g": g, "template": f"t{c}"}] * 5
+            correct += [i < right for i in range(5)]
+    return make_outcome(tmp_path, rows, correct, extra_task="cluster: template\n")
+
+
+def test_bootstrap_inconclusive_wording_follows_the_interval(tmp_path):
+    r = run_check(check("gap", by="g", max=0.2, min_n=5), clustered_gap_outcome(tmp_path), "gap[g]")
+    assert r.value == pytest.approx(0.325) and r.interval[0] < 0.2 < r.interval[1]
+    assert r.verdict == "inconclusive" and r.needed_n is None and r.interval_name == "cluster bootstrap"
+    text = r.message()
+    assert ("inconclusive: the cluster bootstrap interval still contains the threshold; more clusters would narrow "
+            "it (no sample-size estimate for a bootstrap)") in text
+    assert "no sample size would decide it" not in text
+
+
+def test_inconclusive_wording_with_a_sample_size_and_at_the_threshold(tmp_path):
+    rows, correct = groups_rows({"a": (40, 50)})
+    r = run_check(check("accuracy", min=0.75), make_outcome(tmp_path, rows, correct), "accuracy")
+    assert f"inconclusive: about {r.needed_n} items would decide it" in r.message()
+    r = run_check(check("accuracy", min=0.8), make_outcome(tmp_path, rows, correct), "accuracy")
+    assert r.needed_n is None and r.at_threshold
+    assert "inconclusive: the estimate sits on the threshold: no sample size would decide it" in r.message()
+
+
+def test_interval_names(tmp_path):
+    rows, correct = groups_rows({"a": (45, 50), "b": (30, 50), "c": (40, 50)})
+    outcome = make_outcome(tmp_path, rows, correct)
+    assert run_check(check("accuracy", min=0.5), outcome, "a").interval_name == "Wilson"
+    assert run_check(check("gap", by="g", max=0.5), outcome, "g").interval_name == "Newcombe"
+    assert run_check(check("group_accuracy", by="g", min=0.5), outcome, "ga").interval_name == "Wilson"
+    prs, pc = pair_rows([(1, 1)] * 20 + [(1, 0)] * 5)
+    paired = run_check(check("gap", by="g", max=0.3, paired=True), make_outcome(tmp_path, prs, pc, name="p.yaml"), "p")
+    assert paired.interval_name == "Newcombe paired"
+    clustered = clustered_gap_outcome(tmp_path)
+    assert run_check(check("accuracy", min=0.5), clustered, "a").interval_name == "cluster bootstrap"
+
+
+def test_clustered_accuracy_has_no_wilson_sample_size(tmp_path):
+    r = run_check(check("accuracy", min=0.6), clustered_gap_outcome(tmp_path), "accuracy")
+    assert r.verdict == "inconclusive" and r.needed_n is None  # a Wilson n would contradict the bootstrap
+    assert "more clusters would narrow it" in r.message()

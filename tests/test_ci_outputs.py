@@ -11,7 +11,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 import fake_backend
-from helpers import CAPITALS_SUITE, FAKE_CONFTEST, SUITE_CHECKS
+from helpers import CAPITALS_SUITE, SUITE_CHECKS
 from pytest_misalign.ci_outputs import escape_data, escape_property, md_cell
 
 ODD_SUITE = CAPITALS_SUITE.replace("suite: heldout-capitals", 'suite: "caps: 100%, a|b"')
@@ -27,13 +27,11 @@ def _wilson(successes: int, n: int) -> str:
 
 
 @pytest.fixture
-def session(pytester, monkeypatch):
+def session(fake_session, monkeypatch):
     for var in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
         monkeypatch.delenv(var, raising=False)
-    fake_backend.KNOWN.clear()
     fake_backend.KNOWN.update({"Paris", "Rome", "Tokyo", "Lima"})
-    pytester.makeconftest(FAKE_CONFTEST)
-    return pytester
+    return fake_session
 
 
 def _table(text: str) -> list[list[str]]:

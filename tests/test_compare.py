@@ -238,3 +238,37 @@ def test_python_dash_m(runs):
     proc = subprocess.run([sys.executable, "-m", "pytest_misalign", "compare", str(runs["old"])],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "NEW.json" in proc.stderr
+
+
+def test_dropped_items_summary(runs, capsys):
+    code, out, _ = _compare(capsys, runs["old"], runs["new"], "--json")
+    (task,) = json.loads(out)["tasks"]
+    summary = ("1 item changed since the old run (prompt, choices or answer) and 1 item is only in the new run: "
+               "compared on 5 shared items")
+    assert task["match_summary"] == summary and task["inconclusive"] is False
+    _, text, _ = _compare(capsys, runs["old"], runs["new"])
+    assert f"  heldout-capitals/capitals: {summary}" in text.splitlines()
+    _, text, _ = _compare(capsys, runs["old"], runs["old"])
+    assert "compared on" not in text and "INCONCLUSIVE" not in text  # nothing dropped: no line
+
+
+def test_no_shared_item_is_inconclusive_and_strict_fails(runs, tmp_path, capsys):
+    data = json.loads(runs["new"].read_text())
+    for item in data["suites"][0]["tasks"][0]["items"]:
+        item["key"] = "0" * 16  # every item's prompt changed
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(data))
+    code, out, _ = _compare(capsys, runs["old"], changed, "--json")
+    result = json.loads(out)
+    (task,) = result["tasks"]
+    assert code == 0 and task["inconclusive"] is True and task["n"] == 0 and task["groups"] == []
+    assert result["inconclusive"] == [
+        "heldout-capitals/capitals: no item is shared with the old run: 6 items changed since the old run "
+        "(prompt, choices or answer) and 1 item is only in the new run"]
+    code, out, _ = _compare(capsys, runs["old"], changed)
+    row = next(line for line in out.splitlines() if "(all)" in line)
+    assert row.split()[3] == "0" and row.endswith("INCONCLUSIVE")
+    assert "INCONCLUSIVE: no shared items:" in out
+    code, out, _ = _compare(capsys, runs["old"], changed, "--strict")
+    assert code == 1 and "INCONCLUSIVE: no shared items (--strict: exit 1):" in out
+    assert _compare(capsys, runs["old"], runs["old"], "--strict")[0] == 0

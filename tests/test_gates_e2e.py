@@ -5,7 +5,7 @@ import json
 import pytest
 
 import fake_backend
-from helpers import CAPITALS_SUITE, FAKE_CONFTEST
+from helpers import CAPITALS_SUITE
 
 COUNTERFACTUAL = """\
 suite: counterfactual
@@ -29,13 +29,6 @@ tasks:
       - gap: {by: gender, max: 0.1, paired: true}
       - accuracy: {min: 0.3}
 """
-
-
-@pytest.fixture
-def session(pytester):
-    fake_backend.KNOWN.clear()
-    pytester.makeconftest(FAKE_CONFTEST)
-    return pytester
 
 
 def test_paired_counterfactual_gap(session):
@@ -78,7 +71,7 @@ def test_regression_against_a_stored_baseline(session):
     # the candidate forgets two capitals
     fake_backend.KNOWN.difference_update({"Nairobi", "Santiago"})
     result = session.runpytest("--misalign-model=fake-v2", "--misalign-baseline=base.json",
-                               "--misalign-json=cand.json", "-k", "regression")
+                               "--misalign-json=cand.json", "-k", "regression and not region")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*regression = 0.333 [[]*], required <= 0.02: FAILED*",
@@ -90,7 +83,8 @@ def test_regression_against_a_stored_baseline(session):
     # per-task override loosens the gate
     session.makefile(".yaml", heldout_capitals=CAPITALS_SUITE.replace(
         "    checks:\n", "    regression: {max_drop: 0.5}\n    checks:\n"))
-    result = session.runpytest("--misalign-model=fake-v2", "--misalign-baseline=base.json", "-k", "regression")
+    result = session.runpytest("--misalign-model=fake-v2", "--misalign-baseline=base.json",
+                               "-k", "regression and not region")
     result.assert_outcomes(passed=1)
 
 
@@ -99,10 +93,13 @@ def test_baseline_item_mismatch_is_reported_not_compared(session):
     session.runpytest("--misalign-model=fake", "--misalign-json=base.json")
     session.makefile(".yaml", heldout_capitals=CAPITALS_SUITE.replace("capital city", "largest city"))
     result = session.runpytest("--misalign-model=fake", "--misalign-baseline=base.json", "-k", "regression")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*6 of 6 items differ from the baseline's (first: index 0)*",
-                                 "*fix: regenerate the baseline with the current suite file"])
+    result.assert_outcomes(passed=2)  # reported, not failed: a changed suite is not a regressed model
+    result.stdout.fnmatch_lines(["*6 items changed since the baseline*"])
     assert "Traceback" not in result.stdout.str()
+    strict = session.runpytest("--misalign-model=fake", "--misalign-baseline=base.json", "-k", "regression",
+                               "--misalign-strict")
+    strict.assert_outcomes(failed=2)
+    strict.stdout.fnmatch_lines(["*degenerate*no item is shared with the baseline*"])
     missing = session.runpytest("--misalign-model=fake", "--misalign-baseline=nope.json")
     assert missing.ret == 4
     missing.stderr.fnmatch_lines(["*--misalign-baseline: baseline file not found: nope.json*"])

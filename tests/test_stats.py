@@ -741,3 +741,34 @@ BAD_CONFIDENCES = [0.0, 1.0, -0.5, 1.5, float("nan"), 95, True, "0.95"]
 def test_confidence_outside_unit_interval_raises(call, conf):
     with pytest.raises(ValueError, match="confidence"):
         call(conf)
+
+
+# ------------------------------------------------ one-sided binomial test
+@pytest.mark.parametrize("k,n,p0", [(0, 10, 0.5), (5, 10, 0.5), (8, 10, 0.5), (10, 10, 0.5), (30, 50, 1 / 3),
+                                    (13, 20, 0.25), (1, 1, 0.9), (60, 100, 0.5), (400, 1000, 0.38)])
+def test_binomial_greater_matches_scipy_statsmodels_and_hand_sum(k, n, p0):
+    from scipy.stats import binomtest
+    from statsmodels.stats.proportion import binom_test
+
+    got = S.binomial_greater_pvalue(k, n, p0)
+    assert got == pytest.approx(binomtest(k, n, p0, alternative="greater").pvalue, rel=1e-9, abs=1e-15)
+    assert got == pytest.approx(binom_test(k, n, p0, alternative="larger"), rel=1e-9, abs=1e-15)
+    hand = sum(math.comb(n, j) * p0 ** j * (1 - p0) ** (n - j) for j in range(k, n + 1))
+    assert got == pytest.approx(min(hand, 1.0), rel=1e-9, abs=1e-15)
+
+
+def test_binomial_greater_edges():
+    assert S.binomial_greater_pvalue(0, 0, 0.5) == 1.0
+    assert S.binomial_greater_pvalue(10, 10, 1.0) == 1.0  # nobody beats a chance level of 100 %
+    assert S.binomial_greater_pvalue(5, 10, 0.0) == 0.0  # any success beats a chance level of 0
+    assert S.binomial_greater_pvalue(0, 10, 0.0) == 1.0
+    for bad in ((11, 10, 0.5), (-1, 10, 0.5), (3, 10, 1.5)):
+        with pytest.raises(ValueError):
+            S.binomial_greater_pvalue(*bad)
+
+
+def test_every_public_name_is_exported():
+    import pytest_misalign.stats as package
+
+    for name in package.__all__:
+        assert callable(getattr(package, name)) or isinstance(getattr(package, name), type)

@@ -26,7 +26,7 @@ def render_html(results: dict[str, Any]) -> str:
 
 
 def write_html(path: str | Path, results: dict[str, Any]) -> Path:
-    return write_text_atomic(path, render_html(results), shared=True)  # a report is for sharing
+    return write_text_atomic(path, render_html(results))
 
 
 class HTMLReport:
