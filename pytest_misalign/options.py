@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -35,7 +36,13 @@ OPTIONS = [
                        "<path>/<name>/<split>.jsonl"),
     ("show-items", "3", "under a failing check, show up to N of the items that failed (wrong items of the "
                         "worst group, flipped pairs, inconsistent variants); 0 turns it off"),
-    ("cache-dir", None, "where converted models and scored results are cached (default: ~/.cache/pytest-misalign)"),
+    ("cache-dir", None, "where converted models and scored results are cached (default: ~/.cache/pytest-misalign); "
+                        "created private (0700)"),
+    ("model-cache-dir", None, "where converted models (GGUF -> safetensors) are kept, under models/ "
+                              "(default: $PYTEST_MISALIGN_MODEL_CACHE_DIR, else the cache dir); when it cannot "
+                              "be written, models are converted into a temporary directory instead"),
+    ("results-cache", None, "the result cache file (default: $PYTEST_MISALIGN_RESULTS_CACHE, else "
+                            "<cache dir>/results.sqlite)"),
     ("markdown", None, "write a GitHub-flavoured markdown summary here (failed checks first); also appended to "
                        "$GITHUB_STEP_SUMMARY when that is set"),
 ]
@@ -92,18 +99,39 @@ def _has_custom_backend_hook(config: pytest.Config) -> bool:
     return any(impl.plugin is not ours for impl in impls)
 
 
+def _model_cache_kwargs(config: pytest.Config) -> dict:
+    """--misalign-model-cache-dir for `ModelConfig.model_cache_dir` (read by backends/resolve.py)."""
+    value = get(config, "model-cache-dir") or None
+    return {"model_cache_dir": str(value)} if value else {}
+
+
+def _results_cache_kwargs(config: pytest.Config) -> dict:
+    """--misalign-results-cache for `runner.Options.results_cache` (the runner hands it to `cache_path`)."""
+    value = get(config, "results-cache") or None
+    return {"results_cache": str(value)} if value else {}
+
+
+def data_roots(config: pytest.Config, data_dir: str | None) -> tuple[Path, ...]:
+    """Where suites may read local data files: the rootdir, `misalign_data_roots` (relative to the
+    ini file) and --misalign-data-dir."""
+    roots = [config.rootpath, *config.getini("misalign_data_roots"), *([Path(data_dir)] if data_dir else [])]
+    return tuple(dict.fromkeys(Path(root).expanduser().resolve() for root in roots))
+
+
 def options_from_config(config: pytest.Config) -> Options:
     model = get(config, "model") or None
     device, dtype = str(get(config, "device")), str(get(config, "dtype"))
     if dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise pytest.UsageError(f"--misalign-dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", device.strip().lower()):  # as the backends read it
+        raise pytest.UsageError(f"--misalign-device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     model_config = None
     if model:
         model_config = ModelConfig(
             model=str(model), device=device, dtype=dtype,
             batch_size=_positive_int(config, "batch-size", get(config, "batch-size"), allow_auto=True),
             trust_remote_code=bool(get(config, "trust-remote-code")),
-            cache_dir=get(config, "cache-dir") or None,
+            cache_dir=get(config, "cache-dir") or None, **_model_cache_kwargs(config),
             backend=str(get(config, "backend") or "auto"), model_args=_model_args(config),
         )
         _check_backend(config, model_config)
@@ -129,7 +157,9 @@ def options_from_config(config: pytest.Config) -> Options:
                    show_items=show_items,
                    json_path=get(config, "json") or None, gate=gate, baseline=baseline, max_drop=max_drop,
                    data_dir=Path(data_dir).resolve() if data_dir else None,
-                   cache=not get(config, "no-cache"), strict=bool(get(config, "strict")))
+                   data_roots=data_roots(config, data_dir),
+                   cache=not get(config, "no-cache"), strict=bool(get(config, "strict")),
+                   **_results_cache_kwargs(config))
 
 
 
@@ -152,3 +182,5 @@ def add_options(parser: pytest.Parser) -> None:
                     help="release-gate mode: a missing --misalign-model, a skipped task, an inconclusive "
                          "verdict or a degenerate check (e.g. a constant answer) fails the run")
     parser.addini("misalign_strict", "release-gate mode (true/false)", type="bool", default=False)
+    parser.addini("misalign_data_roots", "folders (one a line, relative to the ini file) besides the rootdir and "
+                  "--misalign-data-dir where suites may read data files", type="paths", default=[])

@@ -235,3 +235,29 @@ def chromium_driver(tmp_path_factory):
     driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def fake_session(pytester):
+    """A pytester session whose conftest serves `--misalign-model=fake...` from tests/fake_backend.py,
+    with the fake's knowledge and call counters reset."""
+    import fake_backend
+    from helpers import FAKE_CONFTEST
+
+    def reset():
+        fake_backend.KNOWN.clear()
+        fake_backend.GENERATIONS.clear()
+        fake_backend.HARD.clear()
+        for key in fake_backend.CALLS:
+            fake_backend.CALLS[key] = 0
+
+    reset()
+    pytester.makeconftest(FAKE_CONFTEST)
+    yield pytester
+    reset()
+
+
+@pytest.fixture
+def session(fake_session):
+    """`fake_session` under the name the plugin tests use."""
+    return fake_session

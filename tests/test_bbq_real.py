@@ -39,7 +39,8 @@ def test_bbq_age_suite_matches_independent_reference(pytester, smollm2_dir):
 
     pytester.makefile(".yaml", bbq_age=SUITE.format(file=BBQ_DIR / "Age.jsonl"))
     result = pytester.runpytest("--misalign-model=smollm2-135m", "--misalign-json=r.json", "--misalign-device=cpu",
-                                "--misalign-no-cache")  # score with the model, not from an earlier run
+                                "--misalign-no-cache",  # score with the model, not from an earlier run
+                                f"--misalign-data-dir={BBQ_DIR.parent}")  # ../shared is outside the rootdir
     result.assert_outcomes(passed=3)
     task = json.loads((pytester.path / "r.json").read_text())["suites"][0]["tasks"][0]
     assert task["n"] == 24
