@@ -112,6 +112,15 @@ def _encode_loglikelihood(r: LoglikelihoodResult) -> Any:
     return [float(r.logprob), bool(r.is_greedy), int(r.n_tokens)]
 
 
+def _decode_rolling(value: Any) -> float:
+    """A stored rolling log-likelihood (one number, <= 0 up to rounding) back to a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"rolling log-likelihood is {type(value).__name__}, not a number")
+    if math.isnan(value) or value == math.inf:
+        raise ValueError(f"rolling log-likelihood is {value}")
+    return float(value)
+
+
 def _decode_generate(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"generation is {type(value).__name__}, not text")
@@ -162,6 +171,9 @@ class CachedBackend:
                                          MIN_LOGLIKELIHOOD_CHUNK),
             "generate": _ChunkSizer(FIRST_GENERATE_CHUNK, self.generate_chunk, commit_seconds,
                                     MIN_GENERATE_CHUNK),
+            # whole documents, each several model windows: sized like generations
+            "loglikelihood_rolling": _ChunkSizer(FIRST_GENERATE_CHUNK, self.generate_chunk, commit_seconds,
+                                                 MIN_GENERATE_CHUNK),
         }
         self.hits = 0
         self.misses = 0
@@ -196,7 +208,7 @@ class CachedBackend:
         }
 
     def key(self, kind: str, fields: dict) -> str:
-        """The cache key of one request of `kind` ('loglikelihood' | 'generate')."""
+        """The cache key of one request of `kind` ('loglikelihood' | 'generate' | 'loglikelihood_rolling')."""
         blob = canonical({**(self._model_key or {}), "kind": kind, "request": fields})
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -227,6 +239,14 @@ class CachedBackend:
         keys = [self.key("generate", _generation_fields(r)) for r in requests]
         return self._serve("generate", requests, keys, _decode_generate, str, self.backend.generate,
                            progress, order=lambda r: r.prompt, group=lambda r: r.prompt)
+
+    def loglikelihood_rolling(self, texts: Sequence[str], progress: Progress | None = None) -> list[float]:
+        texts = list(texts)
+        if not self.enabled:
+            return self.backend.loglikelihood_rolling(texts, progress=progress)
+        keys = [self.key("loglikelihood_rolling", {"text": t}) for t in texts]
+        return self._serve("loglikelihood_rolling", texts, keys, _decode_rolling, float,
+                           self.backend.loglikelihood_rolling, progress, order=lambda t: t, group=lambda t: t)
 
     def _give_up(self, exc: BaseException) -> None:
         """An unusable cache file (read-only directory, full disk...) must not fail the run."""

@@ -12,12 +12,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from .data_shape import shape_loaded
 from .errors import DataError, DataUnavailable
 from .spec import DataSpec, TaskSpec, TemplateSpec
+from .spec_paths import confine, suite_error_factory
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Item:
     index: int
     fields: dict[str, Any]
     line: int | None = None  # line in the source file (YAML or JSONL/CSV), when known
+    path: Path | None = None  # the file `line` is in, when a task reads several files
 
 
 @dataclass(frozen=True)
@@ -35,22 +38,39 @@ class LoadedData:
     total: int  # items in the source before any limit
 
 
-def load_items(task: TaskSpec, suite_path: Path, *, data_dir: Path | None = None) -> LoadedData:
+def load_items(task: TaskSpec, suite_path: Path, *, data_dir: Path | None = None,
+               roots: Sequence[Path] | None = None) -> LoadedData:
     """All items of `task` (see `subsample` for `limit`).
 
     `data_dir` serves hub datasets from local files of the same shape (offline machines, tests).
+    `roots`: the folders local files must resolve into (`SuiteSpec.data_roots`); None: anywhere.
     """
     spec = task.data
     if spec.source == "items":
         loaded = LoadedData(_inline(spec.items), "inline items", suite_path, len(spec.items))
+    elif spec.source == "file" and isinstance(spec.file, tuple):
+        loaded = _load_files(spec.file, task, suite_path)
     elif spec.source == "file":
         loaded = _load_file(spec.file, task, suite_path)
     elif spec.source == "template":
         loaded = _load_template(spec.template, task, suite_path)
     else:
         local = local_dataset_file(spec.hf, data_dir) if data_dir is not None else None
+        if local is not None:
+            local = confine(str(local), data_dir, roots, error=suite_error_factory(
+                suite_path, spec.line, task.name, "data.hf.local" if spec.hf.get("local") else "data.hf",
+                DataError))
         loaded = _load_file(local, task, suite_path) if local is not None else _load_hf(spec, task, suite_path)
-    return loaded
+    return shape_loaded(loaded, spec, task, suite_path)
+
+
+def _load_files(paths: tuple[Path, ...], task: TaskSpec, suite_path: Path) -> LoadedData:
+    """Several files, concatenated in order: an item's `index` is its position in the concatenation."""
+    items: list[Item] = []
+    for path in paths:
+        part = _load_file(path, task, suite_path)
+        items += [Item(len(items) + k, it.fields, it.line, path) for k, it in enumerate(part.items)]
+    return LoadedData(items, " + ".join(map(str, paths)), paths[0], len(items))
 
 
 def subsample(loaded: LoadedData, limit: int | None, seed: int, unit: str | None = None) -> LoadedData:
@@ -90,9 +110,16 @@ def local_dataset_file(hf: dict, data_dir: Path) -> Path:
         return (data_dir / hf["local"]).resolve()
     base = data_dir / hf["path"] / (hf.get("name") or "default") / hf.get("split", "test")
     for suffix in (".jsonl", ".json", ".csv"):
-        if base.with_suffix(suffix).is_file():
+        if _is_file(base.with_suffix(suffix)):
             return base.with_suffix(suffix)
     return base.with_suffix(".jsonl")  # reported as missing, with this expected path
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte...
+        return False
 
 
 def _load_template(template: TemplateSpec, task: TaskSpec, suite_path: Path) -> LoadedData:
@@ -136,7 +163,7 @@ def _load_file(path: Path, task: TaskSpec, suite_path: Path) -> LoadedData:
         return DataError(message, path=path if line else suite_path, line=line or task.data.line,
                          task=task.name, key="data.file", fix=fix)
 
-    if not path.is_file():
+    if not _is_file(path):
         raise error(f"data file not found: {path}",
                     fix="`file:` paths are relative to the suite file's folder; `hf.local` paths to --misalign-data-dir")
     suffix = path.suffix.lower()
@@ -148,10 +175,28 @@ def _load_file(path: Path, task: TaskSpec, suite_path: Path) -> LoadedData:
         else:
             items = _read_csv(path)
     except UnicodeDecodeError as exc:
-        raise error(f"data file is not UTF-8 text: {exc}") from None
+        raise error(*_not_utf8(path, exc), fix="save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise error(f"invalid CSV: {exc}", fix="save the file as plain comma-separated UTF-8 text") from None
+    except RecursionError:
+        raise error("data nested too deeply to load", fix="items are flat objects of field: value") from None
+    except OSError as exc:
+        raise error(f"cannot read data file {path}: {exc.strerror or exc}") from None
     if not items:
         raise error(f"data file {path} holds no items")
     return LoadedData(items, str(path), path, len(items))
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> tuple[str, int | None]:
+    """Where the first undecodable byte is (the decoder reports offsets within its last chunk)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+        offset = exc.start
+    except UnicodeDecodeError as whole:
+        offset = whole.start
+    line = raw.count(b"\n", 0, offset) + 1
+    return f"data file is not UTF-8 text: byte 0x{raw[offset:offset + 1].hex()} at byte offset {offset} is not valid UTF-8", line
 
 
 def _read_jsonl(path: Path, error) -> list[Item]:
@@ -189,6 +234,11 @@ def _read_csv(path: Path) -> list[Item]:
         return [Item(i, dict(row), reader.line_num) for i, row in enumerate(reader)]
 
 
+# Hub datasets found unreachable in this process (connection/offline errors), by `path`: later
+# tasks naming the same dataset are skipped at once with the same reason instead of retrying.
+_UNREACHABLE: dict[str, Exception] = {}
+
+
 def _load_hf(spec: DataSpec, task: TaskSpec, suite_path: Path) -> LoadedData:
     hf = spec.hf
     label = f"hf:{hf['path']}" + (f"[{hf['name']}]" if hf.get("name") else "") + f":{hf.get('split', 'test')}"
@@ -199,8 +249,12 @@ def _load_hf(spec: DataSpec, task: TaskSpec, suite_path: Path) -> LoadedData:
                         line=spec.line, task=task.name, fix="pip install datasets") from None
     kwargs = {k: hf[k] for k in ("name", "revision", "data_files") if hf.get(k) is not None}
     try:
+        if hf["path"] in _UNREACHABLE:  # several tasks from one offline dataset: fail fast after the first
+            raise _UNREACHABLE[hf["path"]]
         ds = datasets.load_dataset(hf["path"], split=hf.get("split", "test"), **kwargs)
     except Exception as exc:  # network, missing config/split, auth...
+        if any(word in type(exc).__name__ for word in ("Connection", "Offline")):
+            _UNREACHABLE[hf["path"]] = exc  # the hub's retries take ~20 s a dataset
         raise DataUnavailable(
             f"cannot load {label}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
             path=suite_path, line=spec.line, task=task.name, key="data.hf",

@@ -106,6 +106,9 @@ def evidence(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit:
         lines = _flipped_pairs(check, result, outcome, limit, width)
     elif check.kind == "consistency":
         lines = _inconsistent(check, outcome, limit, width)
+    elif outcome.task.spec.is_perplexity:  # documents, not answers
+        from .perplexity import evidence_lines
+        lines = evidence_lines(check, result, outcome, limit, width)
     else:
         lines = _wrong_items(check, result, outcome, limit, width)
     return "\n".join(lines)

@@ -6,6 +6,8 @@ from tabulate import tabulate
 
 from . import stats
 from .checks import CheckResult
+from .diagnostics import diagnose
+from . import perplexity
 from .runner import TaskRecord
 
 
@@ -67,22 +69,26 @@ def fitted_table(rows: list[list[str]], headers: list[str], width: int | None) -
     return text + (f"\n(hidden to fit: {', '.join(dropped)}; -v shows all)" if dropped else "")
 
 
-def _check_cells(result: CheckResult, gate: str) -> list[str]:
-    return [result.name, _fmt(result.value), result.interval_text(), result.requirement, result.verdict,
-            "PASS" if result.passes(gate) else "FAIL"]
+def _check_cells(result: CheckResult, gate: str, strict: bool = False) -> list[str]:
+    verdict = result.verdict + (" (degenerate)" if result.degenerate else "")
+    return [result.name, _fmt(result.value), f"{result.interval_text()} {result.interval_name}", result.requirement,
+            verdict, "PASS" if result.passes(gate, strict) else "FAIL"]
 
 
 CHECK_HEADERS = ["check", "value", "interval", "threshold", "verdict", "test"]
 
 
-def _task_rows(records: list[TaskRecord], gate: str) -> list[list[str]]:
+def _task_rows(records: list[TaskRecord], gate: str, strict: bool = False) -> list[list[str]]:
     rows = []
     for record in records:
         outcome = record.outcome
         lo, hi = stats.wilson_interval(outcome.successes, outcome.n)
-        head = [outcome.task.spec.name, str(outcome.n), f"{_fmt(outcome.accuracy)} [{lo:.3f}, {hi:.3f}]"]
+        mark = "†" if outcome.task.spec.cluster else ""  # see the note: its checks use the cluster bootstrap
+        head = [outcome.task.spec.name, str(outcome.n), f"{_fmt(outcome.accuracy)} [{lo:.3f}, {hi:.3f}]{mark}"]
+        if outcome.task.spec.is_perplexity:  # documents: no accuracy
+            head[2] = perplexity.report_cell(outcome)
         for i, result in enumerate(record.checks.values()):
-            rows.append((head if i == 0 else ["", "", ""]) + _check_cells(result, gate))
+            rows.append((head if i == 0 else ["", "", ""]) + _check_cells(result, gate, strict))
         if not record.checks:
             rows.append(head + ["(no check ran)"] + [""] * 5)
     return rows
@@ -93,6 +99,10 @@ def _group_tables(records: list[TaskRecord]) -> list[str]:
     for record in records:
         outcome = record.outcome
         for by in dict.fromkeys(f for c in outcome.task.spec.checks for f in ([c.by] if c.by else [])):
+            if outcome.task.spec.is_perplexity:
+                parts.append(f"{outcome.task.spec.name} by {by}:\n"
+                             + _table(perplexity.group_rows(outcome, by), perplexity.GROUP_HEADERS))
+                continue
             grows = []
             for g, (s, n) in sorted(outcome.groups(by).items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
                 lo, hi = stats.wilson_interval(s, n)
@@ -108,6 +118,12 @@ def note_lines(records: list[TaskRecord], suite_checks: dict[str, CheckResult]) 
     seen: dict[tuple[str, str], list[str]] = {}
     for record in records:
         task = record.outcome.task.spec.name
+        for note in ([] if record.outcome.task.spec.is_perplexity else diagnose(record.outcome).notes()):
+            seen.setdefault((task, note), []).append("task")
+        if record.outcome.task.spec.cluster:
+            seen.setdefault((task, f"† the accuracy column's Wilson interval treats items as independent; the "
+                                  f"checks use a cluster bootstrap over '{record.outcome.task.spec.cluster}' "
+                                  f"(see each check's interval)"), []).append("task")
         for result in record.checks.values():
             for note in result.notes:
                 seen.setdefault((task, note), []).append(result.name)
@@ -118,13 +134,13 @@ def note_lines(records: list[TaskRecord], suite_checks: dict[str, CheckResult]) 
 
 
 def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult], gate: str,
-                 width: int | None = None) -> str:
+                 width: int | None = None, strict: bool = False) -> str:
     """Task summary (one row per check), suite-level checks, data sources, subgroup tables and
     notes; the wide tables fitted to `width` columns (None: as wide as they are)."""
-    parts = [fitted_table(_task_rows(records, gate), ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS,
+    parts = [fitted_table(_task_rows(records, gate, strict), ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS,
                           width)]
     if suite_checks:
-        parts.append("across tasks:\n" + fitted_table([_check_cells(r, gate) for r in suite_checks.values()],
+        parts.append("across tasks:\n" + fitted_table([_check_cells(r, gate, strict) for r in suite_checks.values()],
                                                        CHECK_HEADERS, width))
     parts.append("items:\n" + "\n".join(
         f"  {r.outcome.task.spec.name}: {r.outcome.n} of {r.outcome.task.total_items} ({r.outcome.task.data_source})"
@@ -143,3 +159,15 @@ def by_suite(records: dict) -> dict[tuple[str, str], list[TaskRecord]]:
         suite = record.outcome.task.suite
         grouped.setdefault((suite.name, str(suite.path)), []).append(record)
     return grouped
+
+
+def unscored_lines(unscored) -> list[str]:
+    """Tasks without results, with why: skipped (no model, data unavailable) or errored."""
+    rows = sorted(unscored, key=lambda u: (u.status, u.suite.name, u.task))
+    if not rows:
+        return []
+    lines = [f"tasks not scored ({len(rows)}):"]
+    for u in rows:
+        reason = u.reason.splitlines()[0]
+        lines.append(f"  {u.status.upper():8} {u.suite.name}::{u.task}: {reason}")
+    return lines

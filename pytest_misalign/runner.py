@@ -6,10 +6,13 @@ pytest glue (`plugin.py`) asks it for outcomes; reports and the results file rea
 from __future__ import annotations
 
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
 from pathlib import Path
+
+import pytest
 
 from .backends.base import Backend, ModelConfig, Progress, as_backend
 from .backends.registry import display_model
@@ -21,8 +24,27 @@ from .spec import SuiteSpec
 from .tasks import PreparedTask
 
 
-class ModelUnavailable(MisalignError):
-    """The model could not be loaded; every test that needs it fails with this message."""
+class SetupError(MisalignError):
+    """The pipeline is broken (no model in strict mode, data missing, model or backend failing):
+    reported as a pytest ERROR, and the session exits with `outcomes.EXIT_BROKEN_SETUP`."""
+
+
+class ModelUnavailable(SetupError):
+    """The model could not be loaded; every test that needs it errors with this message."""
+
+
+class ScoringFailed(SetupError):
+    """The backend failed while scoring a task (a server went away, CUDA ran out of memory...)."""
+
+
+@dataclass(frozen=True)
+class Unscored:
+    """A task that has no results: skipped (data unavailable, no model) or errored. In the results file."""
+
+    suite: SuiteSpec
+    task: str
+    status: str  # "skipped" | "error"
+    reason: str
 
 
 @dataclass
@@ -37,6 +59,8 @@ class Options:
     cache: bool = True  # persistent result cache (cache.py); off with --misalign-no-cache
     show_items: int = 3  # items shown under a failing check (--misalign-show-items)
     strict: bool = False  # release-gate mode (--misalign-strict)
+    results_cache: str | None = None  # the result cache's file (default: <cache dir>/results.sqlite)
+    data_roots: tuple[Path, ...] | None = None  # data files must resolve inside (spec_paths); None: anywhere
 
 
 @dataclass
@@ -55,6 +79,9 @@ class Evaluator:
         self._backend: Backend | None = None
         self._load_error: str | None = None
         self.records: dict[tuple[str, str], TaskRecord] = {}
+        self.unscored: dict[tuple[str, str], Unscored] = {}  # by task key; never also in records
+        self.remote_info = None  # ModelInfo sent by xdist workers (the controller loads no model)
+        self.worker_cache_status: list[str] = []  # the result cache's status line from each xdist worker
         self.suite_checks: dict[str, dict[str, CheckResult]] = {}  # by suite path, then test name
         self.load_seconds: float | None = None
 
@@ -74,7 +101,8 @@ class Evaluator:
                 if self.options.cache:
                     from .cache import CachedBackend, cache_path
 
-                    backend = CachedBackend(backend, cache_path(self.options.model.cache_dir))
+                    backend = CachedBackend(backend, cache_path(self.options.model.cache_dir,
+                                                                self.options.results_cache))
                 self._backend = backend
             except Exception as exc:  # noqa: BLE001 - reported to the user verbatim, once per test
                 self._load_error = f"cannot load model {display_model(self.options.model.model)!r}: {exc}"
@@ -86,28 +114,51 @@ class Evaluator:
     def loaded(self) -> bool:
         return self._backend is not None
 
+    @property
+    def model_info(self):
+        """The model's `ModelInfo`: from the loaded backend, or (xdist controller) from a worker."""
+        return self._backend.info if self._backend is not None else self.remote_info
+
+    def record_unscored(self, suite: SuiteSpec, task: str, status: str, reason: str) -> None:
+        key = (str(suite.path), task)
+        if key not in self.records:
+            self.unscored.setdefault(key, Unscored(suite, task, status, reason))
+
     def outcome(self, task: PreparedTask) -> TaskOutcome:
+        """The task's outcome, scored on first use; a scoring failure is remembered for the task."""
         record = self.records.get(task.key)
-        if record is None:
+        if record is not None:
+            return record.outcome
+        failed = self.unscored.get(task.key)
+        if failed is not None and failed.status == "error":
+            raise ScoringFailed(failed.reason)
+        try:
             backend = self.backend
-            start = time.perf_counter()
-            progress, hits = None, backend.stats.get("cache_hits")
-            if self._progress is not None:
-                n_requests = len(task.instances) if task.spec.is_generation else sum(
-                    len(inst.choices) for inst in task.instances)
-                progress = self._progress(f"{task.suite.name}::{task.spec.name}", len(task.instances), n_requests)
-            try:
-                outcome = score_task(task, backend, progress=progress)
-            except BaseException:
-                if progress is not None and hasattr(progress, "close"):
-                    progress.close("interrupted")
-                raise
-            if progress is not None and hasattr(progress, "close"):
-                cached = backend.stats.get("cache_hits")
-                progress.close(from_cache=cached - hits if hits is not None and cached is not None else None)
-            record = TaskRecord(outcome, time.perf_counter() - start)
-            self.records[task.key] = record
-        return record.outcome
+        except ModelUnavailable as exc:
+            self.record_unscored(task.suite, task.spec.name, "error", str(exc))
+            raise
+        start = time.perf_counter()
+        progress, hits = self._start_progress(task), backend.stats.get("cache_hits")
+        try:
+            outcome = score_task(task, backend, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - a backend failure is this task's error, said once
+            reason = _failure(task, exc, progress)
+            self.record_unscored(task.suite, task.spec.name, "error", reason)
+            raise ScoringFailed(reason) from exc
+        except BaseException:
+            _close(progress, "interrupted")
+            raise
+        cached = backend.stats.get("cache_hits")
+        _close(progress, from_cache=cached - hits if hits is not None and cached is not None else None)
+        self.records[task.key] = TaskRecord(outcome, time.perf_counter() - start)
+        return outcome
+
+    def _start_progress(self, task: PreparedTask) -> Progress | None:
+        if self._progress is None:
+            return None
+        n_requests = len(task.instances) if task.spec.is_generation or task.spec.is_perplexity else sum(
+            len(inst.choices) for inst in task.instances)
+        return self._progress(f"{task.suite.name}::{task.spec.name}", len(task.instances), n_requests)
 
     def record_check(self, task: PreparedTask, result: CheckResult) -> None:
         self.records[task.key].checks[result.name] = result
@@ -119,3 +170,26 @@ class Evaluator:
         if self._backend is not None:
             self._backend.close()
             self._backend = None
+
+
+def _close(progress, note: str = "", **kwargs) -> None:
+    if progress is not None and hasattr(progress, "close"):
+        progress.close(note, **kwargs)
+
+
+def _failure(task: PreparedTask, exc: BaseException, progress) -> str:
+    """One message for a backend failure: the task, how far it got, the error, where it came from."""
+    done = getattr(progress, "requests_done", None)
+    total = getattr(progress, "n_requests", None)
+    where = f" after {done} of {total} requests" if done is not None and total else ""
+    _close(progress, f"FAILED{where}", failed=True)
+    text = str(exc) if isinstance(exc, MisalignError) else f"{type(exc).__name__}: {exc}"
+    reason = f"scoring {task.suite.name}::{task.spec.name} failed{where}: {text}"
+    if not isinstance(exc, MisalignError):
+        frames = traceback.extract_tb(exc.__traceback__)[-3:]
+        reason += "\n  raised at " + " <- ".join(f"{Path(f.filename).name}:{f.lineno} ({f.name})"
+                                               for f in reversed(frames))
+    return reason
+
+
+EVALUATOR = pytest.StashKey[Evaluator]()  # the session's evaluator, in `config.stash`

@@ -2,7 +2,9 @@
 
 Multiple choice follows lm-evaluation-harness: each choice is the continuation `delimiter + choice`
 of the prompt, scored by summed log-likelihood; `acc` takes the argmax of the sums, `acc_norm` of
-the sums divided by the choice's length in characters. Free-form tasks generate greedily and match.
+the sums divided by the choice's length in characters, `acc_pmi` of the sums minus each choice's
+log-likelihood after the task's `unconditional` context (probes.py, lm-eval's `acc_mutual_info`).
+Free-form tasks generate greedily and match.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from functools import cached_property
 
 import numpy as np
 
+from . import probes
 from .backends.base import Backend, GenerationRequest, LoglikelihoodRequest, Progress
+from .metrics import generation_scores
 from .tasks import Instance, PreparedTask
 
 
@@ -26,6 +30,9 @@ class ItemOutcome:
     correct: bool
     scores: tuple[float, ...] | None = None  # multiple choice: summed log-likelihood per choice
     output: str | None = None  # free-form: the generated text
+    score: float | None = None  # free-form with a generation `metric:`: the item's score in [0, 1] (metrics/)
+    extra: dict[str, float] | None = None  # probes (probes.py): log-likelihoods beyond the choices
+    document: tuple[float, int, int] | None = None  # type: perplexity: (rolling log-likelihood, words, bytes)
 
 
 @dataclass
@@ -47,15 +54,16 @@ class TaskOutcome:
 
     @property
     def accuracy(self) -> float:
-        return float(self.correct.mean()) if self.n else float("nan")
+        return float(self.correct.mean()) if self.n and not self.task.spec.is_perplexity else float("nan")
 
     def groups(self, by: str) -> dict[str, tuple[int, int]]:
         """`{group: (successes, n)}` in order of first appearance."""
         counts: dict[str, list[int]] = {}
-        for label, ok in zip(self.task.group_values(by), self.correct):
-            entry = counts.setdefault(label, [0, 0])
-            entry[0] += int(ok)
-            entry[1] += 1
+        for labels, ok in zip(self.task.group_memberships(by), self.correct):
+            for label in labels:  # a list-valued group field: the item counts in each of its groups
+                entry = counts.setdefault(label, [0, 0])
+                entry[0] += int(ok)
+                entry[1] += 1
         return {label: (s, n) for label, (s, n) in counts.items()}
 
 
@@ -67,20 +75,26 @@ def model_prompt(task: PreparedTask, inst: Instance, backend: Backend) -> str:
 def score_task(task: PreparedTask, backend: Backend, progress: Progress | None = None) -> TaskOutcome:
     if task.spec.is_generation:
         return TaskOutcome(task, _score_generation(task, backend, progress))
+    if task.spec.is_perplexity:
+        from .perplexity import score_documents  # rolling log-likelihood per document
+        return TaskOutcome(task, score_documents(task, backend, progress))
     return TaskOutcome(task, _score_multiple_choice(task, backend, progress))
 
 
 def _score_multiple_choice(task: PreparedTask, backend: Backend, progress: Progress | None) -> list[ItemOutcome]:
     requests = [LoglikelihoodRequest(model_prompt(task, inst, backend), task.spec.delimiter + choice)
                 for inst in task.instances for choice in inst.choices]
-    results = backend.loglikelihood(requests, progress=progress)
+    item_probes = probes.requests(task)  # extra requests some checks and metrics need, same batch
+    results = backend.loglikelihood(requests + probes.flatten(item_probes), progress=progress)
+    extras = probes.attach(item_probes, results[len(requests):])
     outcomes, start = [], 0
-    for inst in task.instances:
+    for inst, extra in zip(task.instances, extras):
         scores = np.array([r.logprob for r in results[start:start + len(inst.choices)]], dtype=np.float64)
         start += len(inst.choices)
-        prediction = predict_choice(scores, inst.choices, task.spec.metric)
+        prediction = predict_choice(probes.decision_scores(scores, extra, task.spec.metric), inst.choices,
+                                    task.spec.metric)
         outcomes.append(ItemOutcome(inst.index, inst.answer, prediction, prediction == inst.answer,
-                                    tuple(float(s) for s in scores)))
+                                    tuple(float(s) for s in scores), extra=extra or None))
     return outcomes
 
 
@@ -97,10 +111,11 @@ def _score_generation(task: PreparedTask, backend: Backend, progress: Progress |
     requests = [GenerationRequest(inst.prompt, gen.max_tokens, gen.stop, chat=task.spec.chat)
                 for inst in task.instances]
     outputs = backend.generate(requests, progress=progress)
+    scores = generation_scores(task.spec.metric, outputs, [str(inst.answer) for inst in task.instances])
     return [
         ItemOutcome(inst.index, inst.answer, output, matches(output, str(inst.answer), task.spec.match),
-                    output=output)
-        for inst, output in zip(task.instances, outputs)
+                    output=output, score=score)
+        for inst, output, score in zip(task.instances, outputs, scores)
     ]
 
 

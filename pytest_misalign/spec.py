@@ -1,35 +1,35 @@
-"""The suite file format: parse and validate YAML into typed specs.
+"""The suite file format: the typed specs a suite file parses into, and the keys and checks it allows.
 
 A suite file is a contract that users and other tools write, so every problem is reported with the
-file, line, task and key, and a fix (`SuiteError`). Only structure is checked here; whether the data
-fits the templates is checked when the data is loaded (`tasks.py`), still before any model loads.
+file, line, task and key, and a fix (`SuiteError`). Parsing lives in `spec_parse` (suite, tasks, data)
+and `spec_checks` (checks and their parameters), data-path confinement in `spec_paths`; only
+structure is checked there. Whether the data fits the templates is checked when the data is loaded
+(`tasks.py`), still before any model loads.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SuiteError
-from .yamlio import YamlList, YamlMap, load_yaml
-
 SUITE_KEYS = {"suite", "description", "tasks", "markers", "checks"}
 TASK_KEYS = {
     "name", "description", "data", "prompt", "choices", "answer", "metric", "delimiter",
-    "generate", "match", "checks", "markers", "cluster", "regression", "chat",
+    "generate", "match", "checks", "markers", "cluster", "regression", "chat", "answer_type",
+    "unconditional", "type", "text",
 }
-DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed"}
+DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed", "where", "rename"}
 DATA_SOURCES = ("items", "file", "hf", "template")
 HF_KEYS = {"path", "name", "split", "revision", "data_files", "local"}
 TEMPLATE_KEYS = {"rows", "file", "slots", "vary"}
 VARY_KEYS = {"by", "pair", "groups"}
 REGRESSION_KEYS = {"max_drop", "by", "max_broken", "confidence", "min_n"}
 GENERATE_KEYS = {"max_tokens", "stop"}
-METRICS = ("acc", "acc_norm")
+METRICS = ("acc", "acc_norm", "acc_pmi")
+GENERATION_METRICS = ("token_f1", "bleu", "chrf", "rouge_l")  # free-form tasks: metrics/, scored per item
 MATCHES = ("exact", "contains", "regex", "number")
+ANSWER_TYPES = ("auto", "index", "text")  # how a multiple-choice `answer` is read (tasks.py)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Param:
 _RATE = (int, float)
 _LEVEL = ("level",)  # marker type: a confidence level in (0, 1)
 _COUNT = ("count",)  # marker type: a positive integer
+_NONNEG = ("nonneg",)  # marker type: a number >= 0 (e.g. nats)
 
 _STATS = {
     "confidence": Param(_LEVEL, help="two-sided confidence level of the interval (default 0.95)"),
@@ -49,6 +50,12 @@ _STATS = {
 _GROUPS = {
     "by": Param(str, required=True, help="item field that defines the groups"),
     "min_n": Param(_COUNT, help="groups with fewer items are reported as too small (default 10)"),
+}
+
+_CLASSES = {  # precision / recall / f1 (and gaps): which class, or which average over classes
+    "label": Param((str, int), help="one class (its choice text, or its position with class_of: index)"),
+    "average": Param(str, help="macro (mean over classes, default) or per_class (the worst class)"),
+    "class_of": Param(str, help="text (default: an item's class is its gold choice's text) or index"),
 }
 
 # Each check kind and the parameters it takes. `checks.py` implements them.
@@ -73,10 +80,81 @@ CHECK_PARAMS: dict[str, dict[str, Param]] = {
         "min": Param(_RATE, required=True, help="floor for the worst group's accuracy"),
         **_STATS,
     },
+    "likelihood_gap": {
+        **_GROUPS,
+        "max": Param(_NONNEG, required=True, help="largest allowed change of the gold answer's summed "
+                                                   "log-likelihood (nats) between groups, per pair"),
+        "pair": Param(str, help="item field identifying the counterfactual pair (default 'pair')"),
+        "statistic": Param(str, help="'signed' (default: |mean change|) or 'absolute' (mean |change|)"),
+        "measure": Param(str, help="'loglik' (default: the gold choice's summed log-likelihood) or 'choice' "
+                                   "(its log-probability among the choices, log-softmax)"),
+        **_STATS,
+    },
+    "preference": {
+        "more": Param(str, required=True, help="item field with the first (e.g. more stereotypical) sentence"),
+        "less": Param(str, required=True, help="item field with the second sentence"),
+        "max_deviation": Param(_RATE, required=True, help="largest allowed |share preferring `more` - 0.5|"),
+        **_STATS,
+    },
+    "calibration": {
+        "max_ece": Param(_RATE, help="largest allowed expected calibration error"),
+        "bins": Param(_COUNT, help="equal-width confidence bins (default 10)"),
+        "by": Param(str, help="item field that defines groups (per-group ECE, calibration gap)"),
+        "max_gap": Param(_RATE, help="largest allowed worst - best group ECE (with `by`)"),
+        "min_n": Param(_COUNT, help="groups with fewer items are left out of the gap (default 10)"),
+        **_STATS,
+    },
+    "bbq_bias": {
+        "max": Param(_RATE, required=True, help="largest allowed max(|s_DIS|, |s_AMB|) (BBQ bias scores)"),
+        "condition": Param(str, help="field: 'ambig' or 'disambig' (default context_condition)"),
+        "polarity": Param(str, help="field: 'neg' or 'nonneg' (default question_polarity)"),
+        "answer_info": Param(str, help="field: {answer field: [text, group]} (default answer_info)"),
+        "stereotyped_groups": Param(str, help="field: list of stereotyped groups "
+                                              "(default additional_metadata.stereotyped_groups)"),
+        "label": Param(str, help="field: index of the right answer (default label)"),
+        "answers": Param(list, help="the answer fields, in the task's choice order (default [ans0, ans1, ans2])"),
+        **_STATS,
+    },
     "consistency": {
         "of": Param(str, required=True, help="item field identifying the question its variants share"),
         "min": Param(_RATE, required=True, help="floor for the share of questions answered the same"),
         "by": Param(str, help="item field naming the variant (accuracy is reported per variant)"),
+        **_STATS,
+    },
+    # Generation metrics (spec_metrics, checks/scores.py) and multiple choice as classification
+    # (checks/classification.py).
+    "score": {
+        "min": Param(_RATE, help="floor for the task's generation metric (0-1)"),
+        "max": Param(_RATE, help="ceiling for the task's generation metric (0-1)"),
+        **_STATS,
+    },
+    "score_gap": {
+        **_GROUPS,
+        "max": Param(_RATE, required=True, help="largest allowed difference of the generation metric between groups"),
+        **_STATS,
+    },
+    **{measure: {
+        "min": Param(_RATE, help=f"floor for the {measure}"),
+        "max": Param(_RATE, help=f"ceiling for the {measure}"),
+        **_CLASSES,
+        **_STATS,
+    } for measure in ("precision", "recall", "f1")},
+    **{f"{measure}_gap": {
+        **_GROUPS,
+        "max": Param(_RATE, required=True, help=f"largest allowed {measure} difference between groups"),
+        **_CLASSES,
+        **_STATS,
+    } for measure in ("precision", "recall", "f1")},
+    # `type: perplexity` tasks only (spec_perplexity.py, checks/perplexity.py)
+    "perplexity": {
+        "max": Param(_NONNEG, required=True, help="ceiling for the task's perplexity (in `unit`)"),
+        "unit": Param(str, help="word (default), byte or bits_per_byte"),
+        **_STATS,
+    },
+    "perplexity_ratio": {
+        **_GROUPS,
+        "max": Param(_NONNEG, required=True, help="ceiling (>= 1) for the worst group's perplexity over the best's"),
+        "unit": Param(str, help="word (default), byte or bits_per_byte"),
         **_STATS,
     },
 }
@@ -117,12 +195,14 @@ class CheckSpec:
     @property
     def pair_field(self) -> str | None:
         """The field linking counterfactual pairs, for `gap: {paired: true}`."""
-        return self.params.get("pair", "pair") if self.params.get("paired") else None
+        paired = self.params.get("paired") or self.kind == "likelihood_gap"
+        return self.params.get("pair", "pair") if paired else None
 
     @property
     def fields(self) -> dict[str, str]:
         """Item fields this check reads, by parameter (validated against every item at collection)."""
-        named = {"by": self.by, "pair": self.pair_field, "of": self.params.get("of")}
+        named = {"by": self.by, "pair": self.pair_field, "of": self.params.get("of"),
+                 "more": self.params.get("more"), "less": self.params.get("less")}
         return {param: name for param, name in named.items() if name}
 
     @property
@@ -172,12 +252,14 @@ class TemplateSpec:
 @dataclass(frozen=True)
 class DataSpec:
     items: list[dict] | None = None
-    file: Path | None = None
+    file: Path | tuple[Path, ...] | None = None  # a tuple: several files, concatenated in order
     hf: dict[str, Any] | None = None
     template: TemplateSpec | None = None
     limit: int | None = None
     seed: int = 0
     line: int | None = None
+    where: Any = None  # data_shape.Where: keep only the matching items
+    rename: dict[str, str] | None = None  # old field (dotted allowed): new name
 
     @property
     def source(self) -> str:
@@ -205,6 +287,10 @@ class TaskSpec:
     chat: bool = False  # wrap the prompt in the model's chat template (as one user turn)
     regression: RegressionSpec = field(default_factory=RegressionSpec)  # against a baseline
     line: int | None = None
+    answer_type: str = "auto"  # auto, index or text: how `answer` picks a choice (see tasks.py)
+    unconditional: str = ""  # acc_pmi: the context each choice is also scored after (probes.py)
+    type: str = "multiple_choice"  # or "generation" (with `generate:`) or "perplexity" (spec_perplexity.py)
+    text: str | None = None  # type: perplexity: the document template (rendered into Instance.prompt)
 
     @property
     def max_drop(self) -> float | None:  # per-task override of --misalign-max-drop
@@ -213,6 +299,10 @@ class TaskSpec:
     @property
     def is_generation(self) -> bool:
         return self.generate is not None
+
+    @property
+    def is_perplexity(self) -> bool:
+        return self.type == "perplexity"
 
     def check_names(self) -> list[str]:
         return unique_check_names(self.checks)
@@ -238,426 +328,16 @@ class SuiteSpec:
     markers: list[str] = field(default_factory=list)
     checks: list[CheckSpec] = field(default_factory=list)  # suite-level: spread, shift
     sha256: str = ""
+    # Folders data files must resolve into (symlinks followed); None: not confined (library use).
+    data_roots: tuple[Path, ...] | None = None
 
     def task(self, name: str) -> TaskSpec | None:
         return next((t for t in self.tasks if t.name == name), None)
 
 
-class _Ctx:
-    """Where we are in the file, to build errors."""
+from .spec_parse import parse_suite_file  # noqa: E402  (re-exported: `from .spec import parse_suite_file`)
 
-    def __init__(self, path: Path, task: str | None = None) -> None:
-        self.path = path
-        self.task = task
-
-    def error(self, message: str, *, key: str | None = None, line: int | None = None,
-              fix: str | None = None) -> SuiteError:
-        return SuiteError(message, path=self.path, line=line, task=self.task, key=key, fix=fix)
-
-
-def _line(node: Any, key: str | None = None) -> int | None:
-    if isinstance(node, YamlMap):
-        return node.line_of(key) if key is not None else node.line
-    if isinstance(node, YamlList):
-        return node.line
-    return None
-
-
-def _check_keys(ctx: _Ctx, node: YamlMap, allowed: set[str], where: str) -> None:
-    for key in node:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
-            raise ctx.error(f"unknown key '{key}' in {where}", key=str(key), line=node.line_of(key),
-                            fix=hint)
-
-
-def _require_map(ctx: _Ctx, node: Any, key: str, line: int | None) -> YamlMap:
-    if not isinstance(node, dict):
-        raise ctx.error(f"must be a mapping, got {type(node).__name__}", key=key, line=line)
-    return node
-
-
-def _require_str(ctx: _Ctx, node: YamlMap, key: str, *, required: bool = True) -> str | None:
-    if key not in node:
-        if required:
-            raise ctx.error(f"missing required key '{key}'", key=key, line=node.line,
-                            fix=f"add `{key}: ...`")
-        return None
-    value = node[key]
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ctx.error(f"must be a non-empty string, got {value!r}", key=key, line=node.line_of(key))
-    return value
-
-
-def _str_list(ctx: _Ctx, node: YamlMap, key: str) -> list[str]:
-    value = node.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ctx.error("must be a list of strings", key=key, line=node.line_of(key))
-    return list(value)
-
-
-def parse_suite_file(path: Path) -> SuiteSpec:
-    """Read and validate one suite file."""
-    path = Path(path)
-    raw = load_yaml(path)
-    ctx = _Ctx(path)
-    if not isinstance(raw, YamlMap):
-        raise ctx.error("a suite file must be a mapping with `suite:` and `tasks:` keys")
-    _check_keys(ctx, raw, SUITE_KEYS, "the suite")
-    name = _require_str(ctx, raw, "suite")
-    tasks_node = raw.get("tasks")
-    if not isinstance(tasks_node, list) or not tasks_node:
-        raise ctx.error("must be a non-empty list of tasks", key="tasks", line=raw.line_of("tasks"),
-                        fix="add at least one task with `name`, `data`, `prompt`, `answer`")
-    tasks = [_parse_task(path, node, tasks_node.line_of(i)) for i, node in enumerate(tasks_node)]
-    seen: dict[str, TaskSpec] = {}
-    for task in tasks:
-        if task.name in seen:
-            raise ctx.error(f"duplicate task name '{task.name}' (first at line {seen[task.name].line})",
-                            key="name", line=task.line, fix="task names must be unique within a suite")
-        seen[task.name] = task
-    checks = _parse_checks(ctx, raw, SUITE_CHECK_PARAMS, "suite-level checks")
-    for check in checks:
-        for key in ("from", "to"):
-            if check.kind == "shift" and check.params[key] not in seen:
-                raise ctx.error(f"shift names unknown task '{check.params[key]}'", key=f"checks.shift.{key}",
-                                line=check.line, fix=f"tasks in this suite: {', '.join(seen)}")
-    if any(c.kind == "spread" for c in checks) and len(tasks) < 2:
-        raise ctx.error("`spread` compares tasks and needs at least two", key="checks.spread",
-                        line=checks[0].line)
-    return SuiteSpec(
-        name=name,
-        path=path,
-        tasks=tasks,
-        description=str(raw.get("description") or ""),
-        markers=_str_list(ctx, raw, "markers"),
-        checks=checks,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-    )
-
-
-def _parse_task(path: Path, node: Any, line: int | None) -> TaskSpec:
-    ctx = _Ctx(path)
-    node = _require_map(ctx, node, "tasks[]", line)
-    name = node.get("name")
-    ctx.task = name if isinstance(name, str) else None
-    _check_keys(ctx, node, TASK_KEYS, "a task")
-    name = _require_str(ctx, node, "name")
-    if any(ch in name for ch in "[]:/ \t"):
-        raise ctx.error(f"task name {name!r} may not contain spaces, '/', ':', '[' or ']'", key="name",
-                        line=node.line_of("name"), fix="use letters, digits, '-', '_' or '.'")
-    if "data" not in node:
-        raise ctx.error("missing required key 'data'", key="data", line=node.line,
-                        fix="add `data: {items: [...]}`, `data: {file: path.jsonl}` or `data: {hf: {path: ...}}`")
-    data = _parse_data(ctx, node["data"], node.line_of("data"), path.parent)
-    prompt = _require_str(ctx, node, "prompt")
-    answer = node.get("answer")
-    if answer is None:
-        raise ctx.error("missing required key 'answer'", key="answer", line=node.line,
-                        fix='add e.g. `answer: "{label}"` (an index into choices, or the right choice\'s text)')
-    if not isinstance(answer, (str, int)) or isinstance(answer, bool):
-        raise ctx.error(f"must be a template string, got {answer!r}", key="answer", line=node.line_of("answer"))
-    generate = _parse_generate(ctx, node)
-    choices = _parse_choices(ctx, node, generate)
-    metric = node.get("metric", "acc")
-    if metric not in METRICS:
-        raise ctx.error(f"unknown metric {metric!r}", key="metric", line=node.line_of("metric"),
-                        fix=f"use one of: {', '.join(METRICS)}")
-    match = node.get("match", "exact")
-    if match not in MATCHES:
-        raise ctx.error(f"unknown match {match!r}", key="match", line=node.line_of("match"),
-                        fix=f"use one of: {', '.join(MATCHES)}")
-    if "match" in node and generate is None:
-        raise ctx.error("`match` only applies to free-form tasks", key="match", line=node.line_of("match"),
-                        fix="add `generate: {max_tokens: 32}` or remove `match`")
-    delimiter = node.get("delimiter", " ")
-    if not isinstance(delimiter, str):
-        raise ctx.error("must be a string", key="delimiter", line=node.line_of("delimiter"))
-    cluster = _require_str(ctx, node, "cluster", required=False)
-    chat = node.get("chat", False)
-    if not isinstance(chat, bool):
-        raise ctx.error(f"must be true or false, got {chat!r}", key="chat", line=node.line_of("chat"))
-    regression = _parse_regression(ctx, node)
-    return TaskSpec(
-        name=name,
-        data=data,
-        prompt=prompt,
-        answer=str(answer),
-        choices=choices,
-        metric=metric,
-        delimiter=delimiter,
-        generate=generate,
-        match=match,
-        checks=_parse_checks(ctx, node, CHECK_PARAMS, "task checks"),
-        markers=_str_list(ctx, node, "markers"),
-        description=str(node.get("description") or ""),
-        cluster=cluster,
-        chat=chat,
-        regression=regression,
-        line=node.line,
-    )
-
-
-def _parse_regression(ctx: _Ctx, node: YamlMap) -> RegressionSpec:
-    if "regression" not in node:
-        return RegressionSpec()
-    reg = _require_map(ctx, node["regression"], "regression", node.line_of("regression"))
-    _check_keys(ctx, reg, REGRESSION_KEYS, "regression")
-    example = "e.g. `regression: {max_drop: 0.02, by: region, max_broken: 0.05}`"
-    values: dict[str, Any] = {}
-    for key, param in (("max_drop", Param(_RATE)), ("confidence", Param(_LEVEL)), ("min_n", Param(_COUNT)),
-                       ("by", Param(str))):
-        if key in reg:
-            problem = _param_problem(param, reg[key])
-            if problem:
-                raise ctx.error(f"{problem}, got {reg[key]!r}", key=f"regression.{key}", line=reg.line_of(key),
-                                fix=example)
-            values[key] = reg[key]
-    if "max_broken" in reg:
-        value = reg["max_broken"]
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-            (isinstance(value, int) and value >= 0) or (isinstance(value, float) and 0.0 <= value < 1.0))
-        if not ok:
-            raise ctx.error(f"must be a count of items (an integer >= 0) or a share (a number in [0, 1)), "
-                            f"got {value!r}", key="regression.max_broken", line=reg.line_of("max_broken"),
-                            fix="e.g. `max_broken: 3` (items) or `max_broken: 0.05` (share of shared items)")
-        values["max_broken"] = value
-    if "max_drop" in values:
-        values["max_drop"] = float(values["max_drop"])
-    return RegressionSpec(**values)
-
-
-def _parse_data(ctx: _Ctx, node: Any, line: int | None, base_dir: Path) -> DataSpec:
-    node = _require_map(ctx, node, "data", line)
-    _check_keys(ctx, node, DATA_KEYS, "data")
-    sources = [k for k in DATA_SOURCES if k in node]
-    if len(sources) != 1:
-        raise ctx.error(f"needs exactly one source, found {len(sources)} ({', '.join(sources) or 'none'})",
-                        key="data", line=node.line, fix="give exactly one of `items`, `file` or `hf`")
-    limit = node.get("limit")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-        raise ctx.error(f"must be a positive integer, got {limit!r}", key="data.limit", line=node.line_of("limit"))
-    seed = node.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ctx.error(f"must be an integer, got {seed!r}", key="data.seed", line=node.line_of("seed"))
-    spec = dict(limit=limit, seed=seed, line=node.line)
-    source = sources[0]
-    value = node[source]
-    if source == "items":
-        if not isinstance(value, list) or not value:
-            raise ctx.error("must be a non-empty list of mappings", key="data.items", line=node.line_of("items"))
-        for i, item in enumerate(value):
-            if not isinstance(item, dict):
-                raise ctx.error(f"item {i} must be a mapping of field: value, got {item!r}",
-                                key=f"data.items[{i}]", line=value.line_of(i))
-        return DataSpec(items=list(value), **spec)
-    if source == "file":
-        return DataSpec(file=_data_file(ctx, node, "file", base_dir, "data.file"), **spec)
-    if source == "template":
-        return DataSpec(template=_parse_template(ctx, value, node.line_of("template"), base_dir), **spec)
-    if isinstance(value, str):
-        value = {"path": value}
-    hf = _require_map(ctx, value, "data.hf", node.line_of("hf"))
-    _check_keys(ctx, hf, HF_KEYS, "data.hf")
-    if not isinstance(hf.get("path"), str):
-        raise ctx.error("needs `path:` (the dataset id on the Hugging Face hub)", key="data.hf.path",
-                        line=hf.line)
-    if "local" in hf and (not isinstance(hf["local"], str) or not hf["local"]):
-        raise ctx.error("must be a path (relative to --misalign-data-dir)", key="data.hf.local",
-                        line=hf.line_of("local"))
-    return DataSpec(hf=dict(hf), **spec)
-
-
-def _data_file(ctx: _Ctx, node: YamlMap, key: str, base_dir: Path, where: str) -> Path:
-    value = node[key]
-    if not isinstance(value, str) or not value:
-        raise ctx.error("must be a path string", key=where, line=node.line_of(key))
-    file = (base_dir / value).resolve()
-    if file.suffix.lower() not in (".jsonl", ".json", ".csv"):
-        raise ctx.error(f"unsupported file type {file.suffix!r}", key=where, line=node.line_of(key),
-                        fix="use a .jsonl, .json or .csv file")
-    return file
-
-
-def _parse_template(ctx: _Ctx, node: Any, line: int | None, base_dir: Path) -> TemplateSpec:
-    node = _require_map(ctx, node, "data.template", line)
-    _check_keys(ctx, node, TEMPLATE_KEYS, "data.template")
-    if ("rows" in node) == ("file" in node):
-        raise ctx.error("needs exactly one of `rows` (a list of field mappings) or `file`",
-                        key="data.template", line=node.line)
-    rows, file = None, None
-    if "rows" in node:
-        rows = node["rows"]
-        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-            raise ctx.error("must be a non-empty list of field mappings", key="data.template.rows",
-                            line=node.line_of("rows"))
-        rows = list(rows)
-    else:
-        file = _data_file(ctx, node, "file", base_dir, "data.template.file")
-    slots = node.get("slots") or {}
-    slots = _require_map(ctx, slots, "data.template.slots", node.line_of("slots"))
-    for slot, values in slots.items():
-        if not isinstance(values, list) or not values or not all(_is_scalar(v) for v in values):
-            raise ctx.error(f"slot '{slot}' must be a non-empty list of values", key=f"data.template.slots.{slot}",
-                            line=slots.line_of(slot))
-    vary = _parse_vary(ctx, node["vary"], node.line_of("vary")) if "vary" in node else None
-    if vary is not None:
-        clash = set(slots) & ({vary.by, vary.pair} | {f for g in vary.groups.values() for f in g})
-        if clash:
-            raise ctx.error(f"field '{sorted(clash)[0]}' is set both by `slots` and by `vary`",
-                            key="data.template", line=node.line, fix="rename one of them")
-    return TemplateSpec(rows=rows, file=file, slots={k: list(v) for k, v in slots.items()}, vary=vary)
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
-
-
-def _parse_vary(ctx: _Ctx, node: Any, line: int | None) -> VarySpec:
-    node = _require_map(ctx, node, "data.template.vary", line)
-    _check_keys(ctx, node, VARY_KEYS, "data.template.vary")
-    by = _require_str(ctx, node, "by")
-    pair = _require_str(ctx, node, "pair", required=False) or "pair"
-    groups = node.get("groups")
-    if not isinstance(groups, dict) or len(groups) < 2:
-        raise ctx.error("needs `groups:` mapping at least two group names to their fields",
-                        key="data.template.vary.groups", line=node.line_of("groups"),
-                        fix="e.g. `groups: {female: {name: [Mary, Linda]}, male: {name: [James, John]}}`")
-    widths: dict[int, str] = {}
-    fields: set[str] | None = None
-    for group, values in groups.items():
-        where = f"data.template.vary.groups.{group}"
-        values = _require_map(ctx, values, where, groups.line_of(group))
-        if fields is not None and set(values) != fields:
-            raise ctx.error(f"group '{group}' sets fields {sorted(values)}, others set {sorted(fields)}",
-                            key=where, line=groups.line_of(group), fix="every group must set the same fields")
-        fields = set(values)
-        for key, value in values.items():
-            if isinstance(value, list):
-                if not value or not all(_is_scalar(v) for v in value):
-                    raise ctx.error(f"'{key}' must be a scalar or a non-empty list of scalars", key=f"{where}.{key}",
-                                    line=values.line_of(key))
-                widths.setdefault(len(value), f"{group}.{key}")
-            elif not _is_scalar(value):
-                raise ctx.error(f"'{key}' must be a scalar or a list of scalars", key=f"{where}.{key}",
-                                line=values.line_of(key))
-    if len(widths) > 1:
-        (w1, f1), (w2, f2) = list(widths.items())[:2]
-        raise ctx.error(f"list lengths differ: {f1} has {w1} values, {f2} has {w2}", key="data.template.vary.groups",
-                        line=groups.line, fix="position k of every group's list forms counterfactual pair k: "
-                                              "give every list the same length")
-    if by in fields or pair in fields or by == pair:
-        raise ctx.error("`by` and `pair` must name new fields, distinct from each other and the groups' fields",
-                        key="data.template.vary", line=node.line)
-    return VarySpec(by=by, pair=pair, groups={g: dict(v) for g, v in groups.items()},
-                    width=next(iter(widths), 1))
-
-
-def _parse_generate(ctx: _Ctx, node: YamlMap) -> GenerateSpec | None:
-    if "generate" not in node:
-        return None
-    gen = node["generate"]
-    if gen is True or gen is None:
-        gen = YamlMap()
-    gen = _require_map(ctx, gen, "generate", node.line_of("generate"))
-    _check_keys(ctx, gen, GENERATE_KEYS, "generate")
-    max_tokens = gen.get("max_tokens", 32)
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise ctx.error(f"must be a positive integer, got {max_tokens!r}", key="generate.max_tokens",
-                        line=gen.line_of("max_tokens"))
-    stop = gen.get("stop", [])
-    if isinstance(stop, str):
-        stop = [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        raise ctx.error("must be a list of non-empty strings", key="generate.stop", line=gen.line_of("stop"))
-    return GenerateSpec(max_tokens=max_tokens, stop=tuple(stop))
-
-
-def _parse_choices(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None) -> list[str] | str | None:
-    if generate is not None:
-        if "choices" in node:
-            raise ctx.error("a free-form (`generate`) task takes no `choices`", key="choices",
-                            line=node.line_of("choices"), fix="remove `choices`, or remove `generate`")
-        return None
-    if "choices" not in node:
-        raise ctx.error("missing required key 'choices'", key="choices", line=node.line,
-                        fix='add `choices: ["{a}", "{b}"]` (templates) or `choices: field_name`, '
-                            "or `generate: {...}` for a free-form task")
-    choices = node["choices"]
-    if isinstance(choices, str):
-        return choices
-    if (not isinstance(choices, list) or len(choices) < 2
-            or not all(isinstance(c, (str, int, float)) and not isinstance(c, bool) for c in choices)):
-        raise ctx.error("must be a list of at least two template strings, or the name of a field holding a list",
-                        key="choices", line=node.line_of("choices"))
-    return [str(c) for c in choices]
-
-
-def _parse_checks(ctx: _Ctx, node: YamlMap, schemas: dict[str, dict[str, Param]], what: str) -> list[CheckSpec]:
-    raw = node.get("checks", [])
-    if not isinstance(raw, list):
-        raise ctx.error(f"{what} must be a list like `- {next(iter(schemas))}: {{...}}`", key="checks",
-                        line=node.line_of("checks"))
-    return [_parse_check(ctx, entry, raw.line_of(i), i, schemas, what) for i, entry in enumerate(raw)]
-
-
-def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int, schemas: dict[str, dict[str, Param]],
-                 what: str) -> CheckSpec:
-    where = f"checks[{index}]"
-    if isinstance(entry, str):
-        entry = YamlMap({entry: YamlMap()})
-    if not isinstance(entry, dict) or len(entry) != 1:
-        raise ctx.error("each check is a one-key mapping such as `- gap: {by: region, max: 0.3}`",
-                        key=where, line=line)
-    (kind, params), = entry.items()
-    if kind not in schemas:
-        other = SUITE_CHECK_PARAMS if schemas is CHECK_PARAMS else CHECK_PARAMS
-        close = difflib.get_close_matches(str(kind), sorted(schemas), n=1)
-        fix = (f"'{kind}' belongs in the {'suite' if schemas is CHECK_PARAMS else 'task'}-level `checks:`"
-               if kind in other else f"did you mean '{close[0]}'?" if close
-               else f"{what}: {', '.join(sorted(schemas))}")
-        raise ctx.error(f"unknown check '{kind}' in {what}", key=where, line=line, fix=fix)
-    if params is None:
-        params = YamlMap()
-    if not isinstance(params, dict):
-        raise ctx.error(f"parameters of '{kind}' must be a mapping, got {params!r}", key=where, line=line)
-    schema = schemas[kind]
-    for key, value in params.items():
-        if key not in schema:
-            close = difflib.get_close_matches(str(key), sorted(schema), n=1)
-            raise ctx.error(f"unknown parameter '{key}' for check '{kind}'", key=f"{where}.{kind}.{key}",
-                            line=_line(params, key) or line,
-                            fix=f"did you mean '{close[0]}'?" if close else f"'{kind}' takes: {', '.join(sorted(schema))}")
-        problem = _param_problem(schema[key], value)
-        if problem:
-            raise ctx.error(f"parameter '{key}' {problem}, got {value!r}", key=f"{where}.{kind}.{key}",
-                            line=_line(params, key) or line)
-    for key, param in schema.items():
-        if param.required and key not in params:
-            raise ctx.error(f"check '{kind}' needs '{key}' ({param.help})", key=f"{where}.{kind}", line=line,
-                            fix=f"add `{key}: ...`")
-    if "max_flip_rate" in params and not params.get("paired"):
-        raise ctx.error("`max_flip_rate` needs counterfactual pairs", key=f"{where}.{kind}.max_flip_rate",
-                        line=_line(params, "max_flip_rate") or line, fix="add `paired: true` (and `pair: FIELD`)")
-    if kind == "accuracy" and not ({"min", "max"} & set(params)):
-        raise ctx.error("check 'accuracy' needs `min` and/or `max`", key=f"{where}.accuracy", line=line,
-                        fix="e.g. `- accuracy: {min: 0.5}`")
-    return CheckSpec(kind=kind, params=dict(params), line=line)
-
-
-def _param_problem(param: Param, value: Any) -> str | None:
-    """Why `value` does not fit `param`, or None."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if param.type is _RATE:
-        return None if number and 0.0 <= value <= 1.0 else "is a rate and must be a number in [0, 1]"
-    if param.type is _LEVEL:
-        return None if number and 0.0 < value < 1.0 else "is a confidence level and must lie strictly between 0 and 1"
-    if param.type is _COUNT:
-        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 \
-            else "must be a positive integer"
-    if param.type is bool:
-        return None if isinstance(value, bool) else "must be true or false"
-    return None if isinstance(value, param.type) and not isinstance(value, bool) else "must be a string"
+__all__ = [
+    "ANSWER_TYPES", "CHECK_PARAMS", "SUITE_CHECK_PARAMS", "CheckSpec", "DataSpec", "GenerateSpec", "Param",
+    "RegressionSpec", "SuiteSpec", "TaskSpec", "TemplateSpec", "VarySpec", "parse_suite_file", "unique_check_names",
+]

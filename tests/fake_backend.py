@@ -2,13 +2,15 @@
 
 Log-likelihood of a continuation is -0.5 when its text (stripped) is in KNOWN, otherwise
 -2 - len(continuation)/100 (so longer wrong answers are less likely, as with a real model).
+Rolling log-likelihood of a document: -0.5 nats per UTF-8 byte, -1.0 when it contains a word of HARD.
 """
 
 from pytest_misalign.backends.base import LoglikelihoodResult, ModelInfo
 
 KNOWN: set[str] = set()
 GENERATIONS: dict[str, str] = {}
-CALLS = {"load": 0, "loglikelihood": 0, "requests": 0, "generate": 0}
+HARD: set[str] = set()
+CALLS = {"load": 0, "loglikelihood": 0, "requests": 0, "generate": 0, "rolling": 0}
 
 
 class FakeBackend:
@@ -20,6 +22,10 @@ class FakeBackend:
         CALLS["requests"] += len(requests)
         return [LoglikelihoodResult(-0.5 if r.continuation.strip() in KNOWN else -2.0 - len(r.continuation) / 100,
                                     False, 1) for r in requests]
+
+    def loglikelihood_rolling(self, texts, progress=None):
+        CALLS["rolling"] += 1
+        return [-len(t.encode("utf-8")) * (1.0 if any(w in t.split() for w in HARD) else 0.5) for t in texts]
 
     def generate(self, requests, progress=None):
         CALLS["generate"] += 1

@@ -42,6 +42,24 @@ def ref_loglikelihood(model, tokenizer, context, continuation, max_length):
     return total, greedy, len(cont)
 
 
+def ref_rolling(model, tokenizer, text: str, max_length: int) -> float:
+    """Rolling log-likelihood by its definition: the sum over the text's tokens of log p(token | the
+    up to `max_length` tokens before it, the first conditioned on BOS/EOS), float64 log-softmax, one
+    forward per block of `max_length` predictions (lm-eval `loglikelihood_rolling`)."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    seq = [prefix] + ids
+    total, start = 0.0, 0
+    while start < len(ids):
+        stop = min(start + max_length, len(ids))
+        lo = max(0, stop - max_length)  # the model reads seq[lo:stop]: max_length tokens at most
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([seq[lo:stop]])).logits[0].double(), dim=-1)
+        total += sum(float(logp[j - lo, seq[j + 1]]) for j in range(start, stop))  # ids[j] = seq[j + 1]
+        start = stop
+    return total
+
+
 def ref_generate(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     with torch.no_grad():

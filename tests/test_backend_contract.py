@@ -11,7 +11,7 @@ within 1e-3 per request with the same greedy flags; generate the reference's gre
 from __future__ import annotations
 
 import pytest
-from reference import ref_generate, ref_loglikelihood
+from reference import ref_generate, ref_loglikelihood, ref_rolling
 
 from pytest_misalign.backends import GenerationRequest, LoglikelihoodRequest
 
@@ -65,6 +65,22 @@ def test_loglikelihood_order_duplicates_empty_and_reference(backend, smol_refere
         assert res.is_greedy == greedy, req
         worst = max(worst, abs(res.logprob - logprob))
     assert worst < TOL, f"{backend.info.backend}: largest |delta logprob| {worst:.2e}"
+
+
+def test_rolling_loglikelihood_matches_reference(backend, smol_reference):
+    """Perplexity's rolling log-likelihood (lm-eval `loglikelihood_rolling`), windows included:
+    the backend's max_length is lowered to 8 so that the texts span several windows."""
+    model, tokenizer = smol_reference
+    texts = [CONTEXT, "Hello world", "", CONTEXT]
+    saved, backend.max_length = backend.max_length, 8
+    try:
+        seen, progress = _counting()
+        got = backend.loglikelihood_rolling(texts, progress=progress)
+    finally:
+        backend.max_length = saved
+    assert sum(seen) == len(texts) and got[2] == 0.0 and got[3] == got[0]
+    worst = max(abs(g - ref_rolling(model, tokenizer, t, 8)) for g, t in zip(got, texts))
+    assert worst < TOL, f"{backend.info.backend}: largest |delta rolling logprob| {worst:.2e}"
 
 
 def test_multiple_choice_prediction_matches_reference(backend, smol_reference):

@@ -33,10 +33,11 @@ def test_the_five_kinds_are_bundled():
 @pytest.mark.parametrize("path, name", TASKS, ids=[f"{p.stem}::{n}" for p, n in TASKS])
 def test_task_is_well_formed(path, name):
     task = prepared(path, name)
-    assert len(task.instances) >= 40 if path.stem == "capitals" else len(task.instances) >= 60
+    documents = task.spec.is_perplexity  # texts scored whole: 10 a domain (~8-12 per issue 13)
+    assert len(task.instances) >= 40 if path.stem == "capitals" or documents else len(task.instances) >= 60
     keys = [(i.prompt, i.choices) for i in task.instances]
     assert len(set(keys)) == len(keys), "duplicate items"
-    if not task.spec.is_generation:
+    if not task.spec.is_generation and not documents:
         # the right answer's position is spread out: no position bias can score well
         positions = Counter(i.answer for i in task.instances)
         assert max(positions.values()) <= 0.7 * len(task.instances), positions
@@ -44,7 +45,7 @@ def test_task_is_well_formed(path, name):
         if check.by is None:
             continue
         sizes = Counter(task.group_values(check.by))
-        minimum = 10 if path.stem == "capitals" else 20
+        minimum = 10 if path.stem == "capitals" or documents else 20
         assert min(sizes.values()) >= minimum, sizes
         if task.spec.data.hf is None:  # written here: balanced by construction
             assert len(set(sizes.values())) == 1, sizes

@@ -118,6 +118,19 @@ class BackendBase:
             hint="remove `chat: true` from the task, or use an instruction-tuned model",
         )
 
+    def loglikelihood_rolling(self, texts: Sequence[str], progress: Progress | None = None) -> list[float]:
+        """Summed log-probability of each whole text (lm-eval `loglikelihood_rolling`), for
+        `type: perplexity` tasks. `TokenizedBackend` implements it; other backends must."""
+        from .errors import ModelLoadError
+
+        raise ModelLoadError(
+            f"model {self.info.name!r} ({self.info.backend} backend) cannot score whole texts "
+            "(no loglikelihood_rolling), but a task has `type: perplexity`",
+            model=self.info.name,
+            hint="use the hf, vllm or openai backend, or implement `loglikelihood_rolling(texts, progress)` "
+            "in the backend (subclassing TokenizedBackend gives it)",
+        )
+
     @property
     def stats(self) -> dict:
         return {}
@@ -149,7 +162,7 @@ def as_backend(obj: Any, where: str = "the backend") -> Backend:
             hint="return an object implementing pytest_misalign.backends.Backend "
             "(subclass BackendBase or TokenizedBackend; see the README, 'Writing a backend')",
         )
-    if all(hasattr(obj, name) for name in ("chat_prompt", "stats", "close")):
+    if all(hasattr(obj, name) for name in ("chat_prompt", "stats", "close", "loglikelihood_rolling")):
         return obj
     return _Completed(obj)
 
@@ -166,6 +179,10 @@ class _Completed(BackendBase):
 
     def generate(self, requests, progress=None):
         return self.inner.generate(requests, progress=progress)
+
+    def loglikelihood_rolling(self, texts, progress=None):
+        own = getattr(self.inner, "loglikelihood_rolling", None)
+        return own(texts, progress=progress) if own is not None else super().loglikelihood_rolling(texts, progress)
 
     def chat_prompt(self, user_message: str) -> str:
         own = getattr(self.inner, "chat_prompt", None)

@@ -23,6 +23,13 @@ and `HFLM._loglikelihood_tokens`):
 * identical requests (or requests that tokenize identically) are scored once; progress counts
   every request, duplicates included.
 
+Rolling log-likelihood (lm-eval's `loglikelihood_rolling`, for perplexity): each text's tokens are
+cut into windows by `rolling_windows` (lm-eval `get_rolling_token_windows` with `context_len=1`
+then `make_disjoint_window`): the first window predicts the first `max_length` tokens from the
+prefix token, every later one the next `max_length` tokens from the `max_length` tokens before
+them. Windows go through `_loglikelihood_tokens` like any pair; a text's score is the sum over its
+windows (an empty text: 0.0, no engine call).
+
 Generation: the prompt keeps its last `max_length - max_tokens` tokens (an empty prompt becomes
 the prefix token), `chat=True` prompts go through `chat_prompt` first, `max_tokens=0` gives ""
 without an engine call, and the text is cut at the first stop string.
@@ -138,6 +145,48 @@ def _weighted(progress: Progress | None, weights: list[int], todo: list[int]) ->
     return on_done
 
 
+def rolling_windows(tokens: list[int], prefix: int, max_length: int) -> list[TokenPair]:
+    """(context, continuation) windows covering `tokens` (lm-eval `get_rolling_token_windows` with
+    `context_len=1`, each made disjoint by `make_disjoint_window`); empty `tokens`: none."""
+    windows: list[TokenPair] = []
+    if not tokens:
+        return windows
+    predicted = min(max_length, len(tokens))
+    windows.append(([prefix], tokens[:predicted]))
+    while predicted < len(tokens):
+        n = min(len(tokens) - predicted, max_length)
+        end = predicted + n
+        inputs = tokens[end - max_length - 1:end - 1]
+        windows.append((inputs[:len(inputs) - (n - 1)], tokens[end - n:end]))
+        predicted = end
+    return windows
+
+
+class _RollingProgress:
+    """An engine's `on_done` over distinct windows -> progress in texts (a text counts when all its
+    windows are done; texts without windows count at once)."""
+
+    def __init__(self, progress: Progress | None, n_texts: int, owner: list[int], slots: list[int]) -> None:
+        self.progress = progress
+        self.left = [0] * n_texts
+        self.texts_of: dict[int, list[int]] = {}
+        for text, slot in zip(owner, slots):
+            self.left[text] += 1
+            self.texts_of.setdefault(slot, []).append(text)
+        empty = sum(1 for n in self.left if n == 0)
+        if progress is not None and empty:
+            progress(empty)
+
+    def __call__(self, done: list[int]) -> None:
+        finished = 0
+        for slot in done:
+            for text in self.texts_of.get(slot, ()):
+                self.left[text] -= 1
+                finished += self.left[text] == 0
+        if finished and self.progress is not None:
+            self.progress(finished)
+
+
 class TokenizedBackend(BackendBase):
     """Shared tokenized layer; engines subclass it (see the module docstring)."""
 
@@ -222,6 +271,35 @@ class TokenizedBackend(BackendBase):
             for s, score in zip(todo, got):
                 scores[s] = score
         return [LoglikelihoodResult(float(scores[s][0]), bool(scores[s][1]), len(unique[s][1])) for s in slots]
+
+    # ------------------------------------------------------------------ rolling log-likelihood
+    def loglikelihood_rolling(self, texts: Sequence[str], progress: Progress | None = None) -> list[float]:
+        """Summed log-probability of every token of each text, over lm-eval's rolling windows."""
+        self._check_open()
+        texts = list(texts)
+        self._stats.requests += len(texts)
+        if not texts:
+            return []
+        windows: list[TokenPair] = []
+        owner: list[int] = []  # text index of each window
+        for i, ids in enumerate(self.tok_encode(texts)):
+            if ids:
+                prefix = self._prefix("context before a text's first token (rolling log-likelihood)")
+                for pair in rolling_windows(ids, prefix, self.max_length):
+                    windows.append(pair)
+                    owner.append(i)
+        first, slots, _ = dedup([(tuple(c), tuple(x)) for c, x in windows])
+        unique = [windows[i] for i in first]
+        self._stats.scored += len(unique)
+        self._stats.plain_tokens += sum(len(self.model_input(*pair)) for pair in unique)
+        on_done = _RollingProgress(progress, len(texts), owner, slots)
+        got = self._loglikelihood_tokens(unique, on_done if progress is not None else None) if unique else []
+        if len(got) != len(unique):
+            raise RuntimeError(f"{type(self).__name__} returned {len(got)} scores for {len(unique)} windows")
+        totals = [0.0] * len(texts)
+        for i, slot in zip(owner, slots):
+            totals[i] += float(got[slot][0])
+        return totals
 
     # ------------------------------------------------------------------ generation
     def generation_items(self, requests: Sequence[GenerationRequest]) -> list[GenerationItem | None]:

@@ -90,3 +90,27 @@ def interval_plot(rows: Sequence[IntervalRow], limits: Sequence[float], limit_la
         ax.set_title(title, fontsize=9, loc="left")
         ax.grid(axis="x", color="#d0d7de", linewidth=0.5)
         return _to_svg(fig)
+
+
+def reliability_diagram(bins: Sequence[dict], title: str, ece: float | None = None) -> str:
+    """Calibration: accuracy (bars) against mean confidence per equal-width confidence bin, the
+    diagonal of perfect calibration, and each bin's count above its bar (`calibration` checks)."""
+    with _rc():
+        fig, ax = _figure(8)
+        ax.plot([0, 1], [0, 1], color="#8c959f", linestyle="--", linewidth=1, label="perfect calibration")
+        for b in bins:
+            width = b["hi"] - b["lo"]
+            off = abs(b["acc"] - b["conf"]) > 0.1
+            ax.bar(b["lo"], b["acc"], width=width, align="edge", color=_FAIL if off else _NEUTRAL, alpha=0.75,
+                   edgecolor="white")
+            ax.plot([b["conf"]], [b["acc"]], "o", color="#24292f", markersize=3)
+            ax.text(b["lo"] + width / 2, min(b["acc"], 0.93) + 0.02, str(b["count"]), ha="center", fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("confidence (largest softmax probability over the choices)")
+        ax.set_ylabel("accuracy")
+        label = f" (ECE {ece:.3f})" if ece is not None else ""
+        ax.set_title(title + label, fontsize=9, loc="left")
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        ax.grid(color="#d0d7de", linewidth=0.5)
+        return _to_svg(fig)

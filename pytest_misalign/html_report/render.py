@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from . import plots, view
 from .assets import CSS, JS
 from .items import items_section
+from .reliability import calibration_section
 
 
 def esc(value: Any) -> str:
@@ -142,6 +143,7 @@ def suite_section(suite: dict[str, Any]) -> str:
     if grouped:
         parts.append("<h3>Groups</h3>")
         parts.extend(grouped_check(t, c) for t, c in grouped)
+    parts.append(calibration_section(suite))
     parts.append("</section>")
     return "".join(parts)
 

@@ -73,17 +73,20 @@ def paired_rows(check: dict[str, Any]) -> list[IntervalRow]:
 
 def grouped_checks(task: dict[str, Any]) -> list[dict[str, Any]]:
     """The task's checks that compare groups present in its group table."""
-    return [c for c in task.get("checks", []) if c.get("by") and c["by"] in task.get("groups", {})]
+    return [c for c in task.get("checks", []) if c.get("by") and c["by"] in task.get("groups", {})
+            and c.get("check") != "perplexity_ratio"]  # its groups have perplexities, not accuracies
 
 
 def baseline_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(suite / task, regression check) for every regression check in the run."""
+    """(suite / task [/ group field], regression check) for every regression check in the run: the
+    task's overall drop, then its worst group's drop per `by` field."""
     out = []
     for suite in results.get("suites", []):
         for task in suite.get("tasks", []):
             for check in task.get("checks", []):
                 if check.get("check") == "regression":
-                    out.append((f"{suite['suite']} / {task['task']}", check))
+                    by = f" / by {check['by']}" if check.get("by") else ""
+                    out.append((f"{suite['suite']} / {task['task']}{by}", check))
     return out
 
 
