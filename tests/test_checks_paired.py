@@ -140,3 +140,20 @@ def test_flip_rate_within_the_limit_passes(tmp_path):
 ])
 def test_gap_and_flip_verdicts_combine(gap, flip, expected):
     assert _combine(gap, flip) == expected
+
+
+def test_no_flipped_pair_under_cluster_never_gives_a_zero_width_interval(tmp_path):
+    """20 pairs in 5 clusters, none flipped: the bootstrap cannot vary, so the interval is Newcombe's
+    paired method on 5 clusters (statsmodels-free hand reference: its width at a=5 of 5, b=c=0)."""
+    from pytest_misalign.stats import paired_difference_interval
+
+    rows, correct = [], []
+    for k in range(20):
+        rows += [{"g": "a", "pair": f"p{k}", "doc": f"doc{k // 4}"}, {"g": "b", "pair": f"p{k}", "doc": f"doc{k // 4}"}]
+        correct += [True, True]
+    outcome = make_outcome(tmp_path, rows, correct, extra_task="cluster: doc\n")
+    r = run_check(check("gap", by="g", max=0.1, paired=True, min_n=1), outcome, "gap[g]")
+    expected = paired_difference_interval(0, 0, 5, 0.95, a=5)
+    assert r.value == 0 and r.interval == pytest.approx((0.0, expected[1]))
+    assert r.interval[1] > 0.1 and r.verdict == "inconclusive"  # 5 clusters cannot confirm gap <= 0.1
+    assert any("nothing to resample" in n for n in r.notes)

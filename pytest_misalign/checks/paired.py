@@ -119,10 +119,19 @@ def _table_interval(t: PairedTable, conf: float, clusters: dict[str, str] | None
         return -1.0, 1.0, ""
     if clusters is None:
         return (*stats.paired_difference_interval(t.b, t.c, t.n, conf, a=t.a), "")
-    boot = stats.paired_cluster_bootstrap(np.array(t.differences, dtype=float),
-                                          np.array([clusters[p] for p in t.pair_ids], dtype=object),
-                                          conf, N_RESAMPLES, seed=0)
-    return boot.lo, boot.hi, (f"{t.g1} vs {t.g2}: {boot.note}" if boot.note else "")
+    ids = np.array([clusters[p] for p in t.pair_ids], dtype=object)
+    boot = stats.paired_cluster_bootstrap(np.array(t.differences, dtype=float), ids, conf, N_RESAMPLES, seed=0)
+    if boot.hi - boot.lo > 0 or boot.degenerate:
+        return boot.lo, boot.hi, (f"{t.g1} vs {t.g2}: {boot.note}" if boot.note else "")
+    # Every resample equals the estimate (e.g. no pair flipped): a percentile bootstrap cannot show the
+    # uncertainty of what was not observed. Use Newcombe's paired interval with the clusters as the
+    # sample size (each cluster counted as one pair: conservative), never a zero-width interval.
+    k = len(set(ids.tolist()))
+    b, c = round(t.b * k / t.n), round(t.c * k / t.n)
+    a = min(round(t.a * k / t.n), k - b - c)
+    lo, hi = stats.paired_difference_interval(b, c, k, conf, a=a)
+    return lo, hi, (f"{t.g1} vs {t.g2}: every pair difference is {t.difference:+.0f}, so the cluster bootstrap has "
+                    f"nothing to resample; interval from Newcombe's paired method with n = {k} clusters")
 
 
 def paired_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult:
