@@ -55,3 +55,26 @@ tasks:
     choices: ["{r}", "xx"]
     answer: 0
 """
+
+
+def one_task_suite(tmp_path, rows, body, *, name="s.yaml"):
+    """Write a suite with one task `t` over inline `rows` (dicts, as JSON) and the task keys in `body`
+    (YAML text, e.g. 'prompt: "{q}"\\nchoices: ["yes", "no"]\\nanswer: "{label}"'); return its path."""
+    import json
+    import textwrap
+
+    items = "\n".join(f"          - {json.dumps(row)}" for row in rows)
+    text = "suite: s\ntasks:\n  - name: t\n    data:\n      items:\n" + items + "\n" \
+        + textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", "    ")
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def one_task(tmp_path, rows, body, *, name="s.yaml"):
+    """`one_task_suite`, parsed and prepared: the task's `PreparedTask`."""
+    from pytest_misalign.spec import parse_suite_file
+    from pytest_misalign.tasks import prepare_task
+
+    spec = parse_suite_file(one_task_suite(tmp_path, rows, body, name=name))
+    return prepare_task(spec, spec.tasks[0])

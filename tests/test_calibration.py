@@ -1,7 +1,6 @@
 """Calibration (ECE, Brier, calibration gap) against sklearn, lm-eval and numpy hand formulas."""
 
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -9,9 +8,10 @@ from sklearn.calibration import calibration_curve
 
 from pytest_misalign.checks import run_check
 from pytest_misalign.scoring import ItemOutcome, TaskOutcome
-from pytest_misalign.spec import CheckSpec, parse_suite_file
+from pytest_misalign.spec import CheckSpec
 from pytest_misalign.stats import calibration as cal
-from pytest_misalign.tasks import prepare_task
+
+from helpers import one_task
 
 
 def random_scores(n, k, seed=0, temp=1.0):
@@ -61,21 +61,8 @@ def outcome(tmp_path, lls, gold, groups, cluster=None):
     rows = [{"q": f"q{i}", "label": int(g), "grp": grp, "c": f"c{i // 4}"} for i, (g, grp) in enumerate(zip(gold, groups))]
     k = lls.shape[1]
     choices = json.dumps([f"c{j}" for j in range(k)])
-    items = "\n".join(f"        - {json.dumps(r)}" for r in rows)
-    text = textwrap.dedent("""\
-        suite: s
-        tasks:
-          - name: t
-            data:
-              items:
-        {items}
-            prompt: "{{q}}"
-            choices: {choices}
-            answer: "{{label}}"
-        """).format(items=items, choices=choices) + (f"    cluster: {cluster}\n" if cluster else "")
-    (tmp_path / "s.yaml").write_text(text)
-    spec = parse_suite_file(tmp_path / "s.yaml")
-    task = prepare_task(spec, spec.tasks[0])
+    task = one_task(tmp_path, rows, f'prompt: "{{q}}"\nchoices: {choices}\nanswer: "{{label}}"\n'
+                    + (f"cluster: {cluster}\n" if cluster else ""))
     return TaskOutcome(task, [ItemOutcome(i.index, i.answer, int(np.argmax(s)), int(np.argmax(s)) == i.answer,
                                           tuple(map(float, s))) for i, s in zip(task.instances, lls)])
 

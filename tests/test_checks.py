@@ -10,30 +10,17 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from pytest_misalign.baseline import BaselineError, BaselineTask, compare
 from pytest_misalign.checks import run_check, run_suite_check
 from pytest_misalign.scoring import ItemOutcome, TaskOutcome
-from pytest_misalign.spec import CheckSpec, parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.spec import CheckSpec
+from helpers import one_task
 
 
 def make_outcome(tmp_path, rows, correct, *, extra_task="", name="suite.yaml"):
     """A task over `rows` (dicts) whose item i is answered right iff correct[i]. The gold answer
     alternates between the two choices (a row may set its own `label`): with one gold position for
     every item the chance level would be 100 % and every gap check degenerate."""
-    items = "\n".join(f"        - {dict({'label': i % 2}, **row, q=f'q{i}')}" for i, row in enumerate(rows))
-    text = textwrap.dedent("""\
-        suite: s
-        tasks:
-          - name: t
-            data:
-              items:
-        {items}
-            prompt: "{{q}}"
-            choices: ["yes", "no"]
-            answer: "{{label}}"
-        {extra}""").format(items=items, extra=textwrap.indent(textwrap.dedent(extra_task), "    "))
-    path = tmp_path / name
-    path.write_text(text)
-    spec = parse_suite_file(path)
-    task = prepare_task(spec, spec.tasks[0])
+    rows = [dict({"label": i % 2}, **row, q=f"q{i}") for i, row in enumerate(rows)]
+    task = one_task(tmp_path, rows, 'prompt: "{q}"\nchoices: ["yes", "no"]\nanswer: "{label}"\n'
+                    + textwrap.dedent(extra_task), name=name)
     outcomes = [ItemOutcome(i.index, i.answer, i.answer if ok else 1 - i.answer, bool(ok), (0.0, -1.0))
                 for i, ok in zip(task.instances, correct)]
     return TaskOutcome(task, outcomes)

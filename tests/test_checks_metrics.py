@@ -4,7 +4,6 @@ checked against a plain resampling loop."""
 
 import dataclasses
 import json
-import textwrap
 
 import numpy as np
 import pytest
@@ -20,22 +19,12 @@ from pytest_misalign.metrics.bootstrap import bootstrap
 from pytest_misalign.scoring import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import CheckSpec, parse_suite_file
 from pytest_misalign.tasks import prepare_task
+from helpers import one_task_suite
 from test_metrics import HYPS, REFS, _loop_bootstrap, squad_f1_score
 
 
 def _suite(tmp_path, rows, body, name="s.yaml"):
-    items = "\n".join(f"        - {json.dumps(r)}" for r in rows)
-    text = textwrap.dedent("""\
-        suite: s
-        tasks:
-          - name: t
-            data:
-              items:
-        {items}
-        {body}""").format(items=items, body=textwrap.indent(textwrap.dedent(body), "    "))
-    path = tmp_path / name
-    path.write_text(text)
-    return path
+    return one_task_suite(tmp_path, rows, body, name=name)
 
 
 def gen_outcome(tmp_path, hyps, refs, metric, extra_fields=None, cluster=None):

@@ -1,6 +1,5 @@
 """likelihood_gap, preference and the probes mechanism, against hand formulas, scipy and lm-eval."""
 
-import json
 import math
 import textwrap
 
@@ -13,26 +12,13 @@ from pytest_misalign.backends.base import LoglikelihoodResult
 from pytest_misalign.checks import run_check
 from pytest_misalign.scoring import ItemOutcome, TaskOutcome, score_task
 from pytest_misalign.spec import CheckSpec, parse_suite_file
-from pytest_misalign.tasks import prepare_task
+
+from helpers import one_task
 
 
 def prepared(tmp_path, rows, extra=""):
-    items = "\n".join(f"        - {json.dumps(r)}" for r in rows)
-    text = textwrap.dedent("""\
-        suite: s
-        tasks:
-          - name: t
-            data:
-              items:
-        {items}
-            prompt: "{{q}}"
-            choices: ["yes", "no"]
-            answer: "{{label}}"
-        {extra}""").format(items=items, extra=textwrap.indent(textwrap.dedent(extra), "    "))
-    path = tmp_path / "s.yaml"
-    path.write_text(text)
-    spec = parse_suite_file(path)
-    return prepare_task(spec, spec.tasks[0])
+    return one_task(tmp_path, rows, 'prompt: "{q}"\nchoices: ["yes", "no"]\nanswer: "{label}"\n'
+                    + textwrap.dedent(extra))
 
 
 def outcome_with(task, scores, extras=None):

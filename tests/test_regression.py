@@ -14,6 +14,7 @@ from pytest_misalign.baseline import BaselineTask, ItemMatch, compare, match_ite
 from pytest_misalign.regression import regression_tests, run_regression
 from pytest_misalign.scoring import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import RegressionSpec, parse_suite_file
+from helpers import one_task
 from pytest_misalign.tasks import prepare_task
 
 
@@ -21,23 +22,9 @@ from pytest_misalign.tasks import prepare_task
 
 def make_outcome(tmp_path, rows, correct, *, extra_task="", name="suite.yaml", prompt="{q}"):
     """A task over `rows` (dicts) whose item i is answered right iff correct[i]."""
-    items = "\n".join(f"        - {dict(row, q=row.get('q', f'q{i}'), label=0)}" for i, row in enumerate(rows))
-    text = textwrap.dedent("""\
-        suite: s
-        tasks:
-          - name: t
-            data:
-              items:
-        {items}
-            prompt: "{prompt}"
-            choices: ["yes", "no"]
-            answer: "{{label}}"
-        {extra}""").format(items=items, prompt=prompt,
-                           extra=textwrap.indent(textwrap.dedent(extra_task), "    "))
-    path = tmp_path / name
-    path.write_text(text)
-    spec = parse_suite_file(path)
-    task = prepare_task(spec, spec.tasks[0])
+    rows = [dict(row, q=row.get("q", f"q{i}"), label=0) for i, row in enumerate(rows)]
+    task = one_task(tmp_path, rows, f'prompt: "{prompt}"\nchoices: ["yes", "no"]\nanswer: "{{label}}"\n'
+                    + textwrap.dedent(extra_task), name=name)
     outcomes = [ItemOutcome(i.index, 0, 0 if ok else 1, bool(ok), (0.0, -1.0))
                 for i, ok in zip(task.instances, correct)]
     return TaskOutcome(task, outcomes)

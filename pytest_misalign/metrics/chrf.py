@@ -7,35 +7,14 @@ items' summed character n-gram statistics (sacrebleu's definition), which interv
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import numpy as np
+from ._sacrebleu import SacrebleuMetric
 
 NAME = "chrf"
 LABEL = "chrF"
 CORPUS = True
 REFERENCE = "Popovic (2015), chrF; sacrebleu corpus_chrf / sentence_chrf, divided by 100"
 
-
-@lru_cache(maxsize=1)
-def _metric():
-    from sacrebleu.metrics import CHRF
-
-    return CHRF()
-
-
-def sentence_score(prediction: str, reference: str) -> float:
-    import sacrebleu
-
-    return sacrebleu.sentence_chrf(prediction, [reference]).score / 100
-
-
-def item_stats(predictions: list[str], references: list[str]) -> np.ndarray:
-    """(n, 18) sufficient statistics: per character n-gram order, hypothesis, reference and match counts."""
-    return np.asarray(_metric()._extract_corpus_statistics(list(predictions), [list(references)]), dtype=np.int64)
-
-
-def from_stats(summed: np.ndarray) -> np.ndarray:
-    metric = _metric()
-    return np.array([metric._compute_score_from_stats([int(v) for v in row]).score / 100
-                     for row in np.atleast_2d(summed)])
+_SACREBLEU = SacrebleuMetric("CHRF", "sentence_chrf")
+sentence_score = _SACREBLEU.sentence_score
+item_stats = _SACREBLEU.item_stats  # statistics (n, 18): per character n-gram order, hypothesis, reference and match counts
+from_stats = _SACREBLEU.from_stats
