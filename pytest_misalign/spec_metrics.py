@@ -1,6 +1,6 @@
 """Suite validation for generation metrics (`metric: token_f1 | bleu | chrf | rouge_l` on free-form
 tasks) and the checks that read them (`score`, `score_gap`) or read a multiple-choice task as a
-classifier (`precision`, `recall`, `f1` and their `_gap`s). Called from `spec_parse._parse_task`."""
+classifier (`precision`, `recall`, `f1` and their `_gap`s). Called from `spec_task.parse_task_body`."""
 
 from __future__ import annotations
 
