@@ -52,7 +52,8 @@ def suites(tmp_path_factory) -> Path:
 def _run(pytester, suites: Path, model: str, *args: str, subprocess: bool = False) -> dict:
     out = pytester.path / f"results-{len(list(pytester.path.glob('results-*.json')))}.json"
     argv = [str(suites), f"--misalign-model={model}", "--misalign-dtype=float32", "--misalign-device=cpu",
-            "--misalign-no-cache", f"--misalign-json={out}", "-p", "no:cacheprovider", *args]
+            "--misalign-no-cache", f"--misalign-json={out}", "-p", "no:cacheprovider",
+            f"--misalign-data-dir={BBQ_DIR.parent}", *args]  # ../shared is outside the rootdir
     result = (pytester.runpytest_subprocess if subprocess else pytester.runpytest)(*argv)
     assert result.ret in (0, 1), result.stdout.str()[-3000:]  # 1: some checks failed, as they may
     assert "Traceback" not in result.stdout.str()
