@@ -47,17 +47,55 @@ class Baseline:
         return self.tasks.get((suite, task))
 
 
+class ResultsFileError(BaselineError):
+    """A results file that cannot be used; `kind` says why (missing, directory, unreadable, json,
+    shape, incomplete) so each reader words it in its own terms; `detail` is the underlying error."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        self.kind, self.detail = kind, detail
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+def read_results_file(path: str | Path) -> dict:
+    """A results file's JSON, checked once for every reader (baseline, compare): readable, JSON, with a
+    'suites' list, and from a run that finished -- a file marked `incomplete` (its run is going on,
+    crashed or was killed) holds no results, and reading it as 'no tasks' would silently skip every
+    comparison."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsFileError("missing") from None
+    except IsADirectoryError:
+        raise ResultsFileError("directory") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsFileError("unreadable", str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError("json", str(exc)) from None
+    if not isinstance(data, dict) or not isinstance(data.get("suites"), list):
+        raise ResultsFileError("shape")
+    run = data.get("run") if isinstance(data.get("run"), dict) else {}
+    if run.get("status") in ("incomplete", "running"):
+        raise ResultsFileError("incomplete", f"run.status = {run['status']!r}: the run that wrote it is still "
+                                             "going, crashed or was killed, so it holds no results")
+    return data
+
+
 def load_baseline(path: str | Path) -> Baseline:
     path = Path(path)
     fix = "pass a file written by an earlier run with --misalign-json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BaselineError(f"baseline file not found: {path}\n  fix: {fix}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BaselineError(f"baseline file {path} is not a results JSON file: {exc}\n  fix: {fix}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("suites"), list):
-        raise BaselineError(f"baseline file {path} has no 'suites' list\n  fix: {fix}")
+        data = read_results_file(path)
+    except ResultsFileError as exc:
+        problem = {"missing": f"baseline file not found: {path}",
+                   "shape": f"baseline file {path} has no 'suites' list",
+                   "incomplete": f"baseline file {path} is from a run that did not finish ({exc.detail})"}.get(
+            exc.kind, f"baseline file {path} is not a results JSON file: {exc.detail or exc.kind}")
+        raise BaselineError(f"{problem}\n  fix: {fix}") from None
+    return baseline_from_data(path, data)
+
+
+def baseline_from_data(path: Path, data: dict) -> Baseline:
     model = data.get("model") if isinstance(data.get("model"), dict) else None
     tasks = {}
     for suite in data["suites"]:
@@ -66,7 +104,8 @@ def load_baseline(path: str | Path) -> Baseline:
                 items = {int(item["index"]): item for item in task["items"]}
                 key = (str(suite["suite"]), str(task["task"]))
             except (KeyError, TypeError, ValueError) as exc:
-                raise BaselineError(f"baseline file {path}: malformed task entry ({exc!r})\n  fix: {fix}") from None
+                raise BaselineError(f"baseline file {path}: malformed task entry ({exc!r})\n  fix: pass a file written "
+                                    "by an earlier run with --misalign-json") from None
             tasks[key] = BaselineTask(key[0], key[1], suite.get("sha256"), items,
                                       (model or {}).get("name"))
     return Baseline(path, tasks, model)

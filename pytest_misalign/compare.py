@@ -12,14 +12,13 @@ with `--strict` it makes the exit code 1.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import stats
 from . import baseline
-from .baseline import BaselineError, ItemMatch, load_baseline
+from .baseline import BaselineError, ItemMatch, ResultsFileError, baseline_from_data, read_results_file
 from .errors import MisalignError
 from .results import SCHEMA_VERSION
 
@@ -49,23 +48,20 @@ def load_run(path: str | Path) -> RunFile:
     path = Path(path)
     fix = "pass a results file written by `pytest --misalign-json=PATH`"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _fail(path, "no such file", fix) from None
-    except IsADirectoryError:
-        raise _fail(path, "is a directory, not a results file", fix) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path, f"cannot be read ({exc})", fix) from None
-    except json.JSONDecodeError as exc:
-        raise _fail(path, f"is not JSON ({exc})", fix) from None
-    if not isinstance(data, dict) or "schema" not in data or not isinstance(data.get("suites"), list):
+        data = read_results_file(path)
+    except ResultsFileError as exc:
+        raise _fail(path, {"missing": "no such file", "directory": "is a directory, not a results file",
+                           "unreadable": f"cannot be read ({exc.detail})", "json": f"is not JSON ({exc.detail})",
+                           "incomplete": f"is from a run that did not finish ({exc.detail})"}.get(
+            exc.kind, "is not a pytest-misalign results file (no 'schema' and 'suites')"), fix) from None
+    if "schema" not in data:
         raise _fail(path, "is not a pytest-misalign results file (no 'schema' and 'suites')", fix)
     if data["schema"] != SCHEMA_VERSION:
         raise _fail(path, f"has results schema {data['schema']!r}; this pytest-misalign reads schema "
                           f"{SCHEMA_VERSION}", "re-run the suite with this version of pytest-misalign "
                           "(or compare with the version that wrote the file)")
     try:
-        items = {key: dict(task.items) for key, task in load_baseline(path).tasks.items()}
+        items = {key: dict(task.items) for key, task in baseline_from_data(path, data).tasks.items()}
         tasks = {(str(s["suite"]), str(t["task"])): t for s in data["suites"] for t in s.get("tasks", [])}
         suite_checks = {str(s["suite"]): list(s.get("checks") or []) for s in data["suites"]}
     except BaselineError as exc:

@@ -332,3 +332,18 @@ def test_a_real_results_file_matches_by_key_and_groups_by_fields(pytester):
     rows = {row["group"]: (row["n"], row["broken"]) for row in g.details["groups"]}
     assert rows == {"europe": (2, 0), "asia": (1, 0), "africa": (1, 1), "americas": (1, 1)}
     assert g.value == 1.0 and not g.passes("point")
+
+
+def test_a_results_file_from_an_unfinished_run_is_refused_by_every_reader(tmp_path):
+    """What `mark_incomplete` leaves behind (a crashed or still-running session) has no tasks: read as
+    a baseline it would silently add no regression test, so baseline and compare both refuse it."""
+    from pytest_misalign.baseline import BaselineError, load_baseline
+    from pytest_misalign.compare import CompareError, load_run
+    from pytest_misalign.results import mark_incomplete
+
+    path = tmp_path / "results.json"
+    mark_incomplete(path)
+    with pytest.raises(BaselineError, match="is from a run that did not finish .*run.status = 'incomplete'"):
+        load_baseline(path)
+    with pytest.raises(CompareError, match="is from a run that did not finish"):
+        load_run(path)
