@@ -186,8 +186,11 @@ class CheckItem(_MisalignItem):
         return {self.parent.task.name: self.prepared}
 
     def evaluate(self) -> CheckResult:
-        result = run_check(self.check, self.evaluator.outcome(self.prepared), self.name)
-        self.evaluator.record_check(self.prepared, result)
+        evaluator = self.evaluator
+        outcome = evaluator.outcome(self.prepared)
+        result = (evaluator.sequential_result(self.prepared, self.name) if evaluator.options.sequential
+                  else run_check(self.check, outcome, self.name))
+        evaluator.record_check(self.prepared, result)
         return result
 
     def evidence(self, result: CheckResult) -> str:
@@ -205,9 +208,11 @@ class RegressionItem(_MisalignItem):
         return {self.parent.task.name: self.prepared}
 
     def evaluate(self) -> CheckResult:
-        prepared = self.prepared
-        result = run_regression(self.evaluator.outcome(prepared), self.base, prepared.spec.regression,
-                                self.evaluator.options.max_drop, self.by, self.name)
+        prepared, evaluator = self.prepared, self.evaluator
+        outcome = evaluator.outcome(prepared)
+        result = (evaluator.sequential_result(prepared, self.name) if evaluator.options.sequential else
+                  run_regression(outcome, self.base, prepared.spec.regression, evaluator.options.max_drop,
+                                 self.by, self.name))
         self.evaluator.record_check(prepared, result)
         return result
 
@@ -223,8 +228,16 @@ class SuiteCheckItem(_MisalignItem):
             return {name: self.tasks[name] for name in (self.check.params["from"], self.check.params["to"])}
         return dict(self.tasks)
 
+    _settled: CheckResult | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        evaluator = self.evaluator
+        if evaluator.options.sequential:  # may score more items: a failure is an ERROR, so in setup
+            self._settled = evaluator.sequential_suite_result(self.suite, self.check, self.name, self.needs())
+
     def evaluate(self) -> CheckResult:
         outcomes = {name: self.evaluator.outcome(prepared) for name, prepared in self.needs().items()}
-        result = run_suite_check(self.check, outcomes, self.name)
+        result = self._settled or run_suite_check(self.check, outcomes, self.name)
         self.evaluator.record_suite_check(self.suite, result)
         return result

@@ -29,7 +29,11 @@ OPTIONS = [
     ("json", None, "write machine-readable results to this path (atomically)"),
     ("html", None, "write a self-contained HTML report here (plots, per-suite tables, item browser; no network)"),
     ("gate", "point", "how verdicts fail tests: 'point' (the point estimate decides; the interval is shown) "
-                      "or 'confident' (only a confident pass passes)"),
+                      "'confident' (only a confident pass passes) or 'sequential' (as confident, but each task "
+                      "is scored in chunks and stops once anytime-valid confidence sequences settle every check)"),
+    ("chunk", None, "sequential gate: items scored between two looks at the sequences (default: 1/20 of the "
+                    "task, at least 10)"),
+    ("seed", "0", "sequential gate: seed of the (stratified) order items are scored in"),
     ("baseline", None, "an earlier results file: adds a paired `regression` test to every task in both"),
     ("max-drop", "0.02", "largest allowed accuracy drop against the baseline (per task: regression.max_drop)"),
     ("data-dir", None, "serve hub datasets (`data.hf`) from local files here: `hf.local`, or "
@@ -159,7 +163,16 @@ def options_from_config(config: pytest.Config) -> Options:
                    data_dir=Path(data_dir).resolve() if data_dir else None,
                    data_roots=data_roots(config, data_dir),
                    cache=not get(config, "no-cache"), strict=bool(get(config, "strict")),
+                   chunk=_positive_int(config, "chunk", get(config, "chunk")), seed=_seed(config),
                    **_results_cache_kwargs(config))
+
+
+def _seed(config: pytest.Config) -> int:
+    value = get(config, "seed")
+    try:
+        return int(str(value if value not in (None, "") else 0).strip())
+    except ValueError:
+        raise pytest.UsageError(f"--misalign-seed must be an integer, got {value!r}") from None
 
 
 

@@ -126,8 +126,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(line, yellow=True)
     terminalreporter.write_line("")
     terminalreporter.write_line(f"gate: {evaluator.options.gate}{' (strict)' if evaluator.options.strict else ''} — "
-                                + ("the point estimate decides; intervals are shown"
-                                   if evaluator.options.gate == "point" else "only a confident pass passes")
+                                + {"point": "the point estimate decides; intervals are shown",
+                                   "sequential": "only a confident pass passes; tasks stop once anytime-valid "
+                                                 "sequences settle their checks"}.get(evaluator.options.gate,
+                                                                                     "only a confident pass passes")
                                 + ("; inconclusive, degenerate and skipped also fail" if evaluator.options.strict else ""))
     if evaluator.options.json_path:
         terminalreporter.write_line(f"results written to {evaluator.options.json_path}")

@@ -84,7 +84,8 @@ def _task_rows(records: list[TaskRecord], gate: str, strict: bool = False) -> li
         outcome = record.outcome
         lo, hi = stats.wilson_interval(outcome.successes, outcome.n)
         mark = "†" if outcome.task.spec.cluster else ""  # see the note: its checks use the cluster bootstrap
-        head = [outcome.task.spec.name, str(outcome.n), f"{_fmt(outcome.accuracy)} [{lo:.3f}, {hi:.3f}]{mark}"]
+        n = str(outcome.n) if record.run is None else f"{outcome.n}/{record.run.n}"  # sequential: scored/available
+        head = [outcome.task.spec.name, n, f"{_fmt(outcome.accuracy)} [{lo:.3f}, {hi:.3f}]{mark}"]
         if outcome.task.spec.is_perplexity:  # documents: no accuracy
             head[2] = perplexity.report_cell(outcome)
         for i, result in enumerate(record.checks.values()):
@@ -144,7 +145,7 @@ def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult]
                                                        CHECK_HEADERS, width))
     parts.append("items:\n" + "\n".join(
         f"  {r.outcome.task.spec.name}: {r.outcome.n} of {r.outcome.task.total_items} ({r.outcome.task.data_source})"
-        for r in records))
+        + (f"; sequential gate: {r.run.stop_text()}" if r.run is not None else "") for r in records))
     parts += _group_tables(records)
     notes = note_lines(records, suite_checks)
     if notes:

@@ -69,7 +69,9 @@ def task_to_json(record: TaskRecord, gate: str, strict: bool = False) -> dict[st
     by_fields = list(dict.fromkeys(c.by for c in spec.checks if c.by))
     return {
         "task": spec.name,
-        "n": outcome.n,
+        "n": record.run.n if record.run is not None else outcome.n,  # items available
+        "n_scored": outcome.n,  # items scored (fewer under the sequential gate when it stopped early)
+        **({"sequential": sequential_json(record.run)} if record.run is not None else {}),
         "accuracy": _num(outcome.accuracy),
         "correct": None if spec.is_perplexity else outcome.successes,
         "metric": "perplexity" if spec.is_perplexity else "generate:" + spec.match if spec.is_generation else spec.metric,
@@ -83,6 +85,11 @@ def task_to_json(record: TaskRecord, gate: str, strict: bool = False) -> dict[st
         **generation_summary(outcome),  # "score": a free-form task's generation metric (metrics/)
         **perplexity.perplexity_json(outcome),  # word_perplexity, byte_perplexity, bits_per_byte
     }
+
+
+def sequential_json(run) -> dict[str, Any]:
+    return {"stopped": run.stop_text(), "items_saved": run.n - run.n_scored, "chunks": run.chunks,
+            "seed_order_units": len(run.plan.units), "scored_in_full_because": list(run.blockers)}
 
 
 def _grouping_fields(spec) -> list[str]:

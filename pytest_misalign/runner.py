@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from pathlib import Path
 
@@ -22,6 +22,9 @@ from .errors import MisalignError
 from .scoring import TaskOutcome, score_task
 from .spec import SuiteSpec
 from .tasks import PreparedTask
+
+if TYPE_CHECKING:
+    from .sequential import SequentialRun
 
 
 class SetupError(MisalignError):
@@ -61,6 +64,12 @@ class Options:
     strict: bool = False  # release-gate mode (--misalign-strict)
     results_cache: str | None = None  # the result cache's file (default: <cache dir>/results.sqlite)
     data_roots: tuple[Path, ...] | None = None  # data files must resolve inside (spec_paths); None: anywhere
+    chunk: int | None = None  # sequential gate: items per chunk (--misalign-chunk; None: 1/20 of the task)
+    seed: int = 0  # sequential gate: the scoring order's seed (--misalign-seed)
+
+    @property
+    def sequential(self) -> bool:
+        return self.gate == "sequential"
 
 
 @dataclass
@@ -68,6 +77,7 @@ class TaskRecord:
     outcome: TaskOutcome
     seconds: float
     checks: dict[str, CheckResult] = field(default_factory=dict)  # by test name, in run order
+    run: "SequentialRun | None" = None  # the sequential gate's state (`--misalign-gate=sequential`)
 
 
 class Evaluator:
@@ -139,8 +149,13 @@ class Evaluator:
             raise
         start = time.perf_counter()
         progress, hits = self._start_progress(task), backend.stats.get("cache_hits")
+        run = self._sequential_run(task) if self.options.sequential else None
         try:
-            outcome = score_task(task, backend, progress=progress)
+            if run is not None:
+                run.run(backend, progress)
+                outcome = run.outcome()
+            else:
+                outcome = score_task(task, backend, progress=progress)
         except Exception as exc:  # noqa: BLE001 - a backend failure is this task's error, said once
             reason = _failure(task, exc, progress)
             self.record_unscored(task.suite, task.spec.name, "error", reason)
@@ -149,9 +164,21 @@ class Evaluator:
             _close(progress, "interrupted")
             raise
         cached = backend.stats.get("cache_hits")
-        _close(progress, from_cache=cached - hits if hits is not None and cached is not None else None)
-        self.records[task.key] = TaskRecord(outcome, time.perf_counter() - start)
+        _close(progress, run.stop_text() if run is not None and run.n_scored < run.n else "",
+               from_cache=cached - hits if hits is not None and cached is not None else None)
+        self.records[task.key] = TaskRecord(outcome, time.perf_counter() - start, run=run)
         return outcome
+
+    def _sequential_run(self, task: PreparedTask):
+        from .sequential import start_run
+
+        return start_run(task, self.options)
+
+    def sequential_result(self, task: PreparedTask, name: str) -> CheckResult:
+        """A check's result under the sequential gate (the task is scored by then)."""
+        from .sequential import check_result
+
+        return check_result(self.records[task.key].run, name)
 
     def _start_progress(self, task: PreparedTask) -> Progress | None:
         if self._progress is None:
@@ -159,6 +186,26 @@ class Evaluator:
         n_requests = len(task.instances) if task.spec.is_generation or task.spec.is_perplexity else sum(
             len(inst.choices) for inst in task.instances)
         return self._progress(f"{task.suite.name}::{task.spec.name}", len(task.instances), n_requests)
+
+    def sequential_suite_result(self, suite: SuiteSpec, check, name: str,
+                                tasks: dict[str, PreparedTask]) -> CheckResult:
+        """A suite-level check under the sequential gate: resumes the tasks it reads while it is
+        undecided (sequential/suite.py); a backend failure is a `ScoringFailed`, as in `outcome`."""
+        from .sequential.suite import suite_result
+
+        runs = {name_: self.records[task.key].run for name_, task in tasks.items()}
+
+        def advance(run) -> None:
+            run.advance(self.backend)
+            self.records[run.task.key].outcome = run.outcome()
+
+        try:
+            return suite_result(check, runs, name, advance)
+        except MisalignError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a backend failure while resuming, said once
+            raise ScoringFailed(f"scoring for suite check {suite.name}::{name} failed: "
+                                f"{type(exc).__name__}: {exc}") from exc
 
     def record_check(self, task: PreparedTask, result: CheckResult) -> None:
         self.records[task.key].checks[result.name] = result

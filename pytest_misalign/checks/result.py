@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-GATES = ("point", "confident")
+GATES = ("point", "confident", "sequential")  # sequential: confident, decided early (sequential/)
 N_RESAMPLES = 10_000
 _DECIMALS = 12  # rates are compared after rounding away floating-point noise
 _AT_THRESHOLD = 1e-12
@@ -17,6 +17,7 @@ INTERVAL_NAMES = (
     ("Newcombe hybrid", "Newcombe"),
     ("Wilson", "Wilson"),
     ("bootstrap over", "bootstrap"),
+    ("anytime-valid", "confidence sequence"),
 )
 
 
@@ -92,7 +93,7 @@ class CheckResult:
         `strict` (release gates) also fails an inconclusive verdict and a degenerate check."""
         if strict and (self.verdict == INCONCLUSIVE or self.degenerate):
             return False
-        return self.point_verdict == PASS if gate == "point" else self.verdict == PASS
+        return self.point_verdict == PASS if gate == "point" else self.verdict == PASS  # confident, sequential
 
     @property
     def requirement(self) -> str:

@@ -1,0 +1,137 @@
+"""A task scored sequentially: chunk after chunk in the plan's order, every monitored check updated
+after each chunk, scoring stopped once every check is settled (decided, or futile) or the data runs out.
+
+The error budget of a check at confidence 1 − α is split in two halves: its sequence runs at α/2, and
+when the data runs out before the sequence decides, the fixed-n interval of the check (as the
+`confident` gate computes it) decides at α/2 on all the items. A wrong verdict needs the sequence to
+miss at some time (probability ≤ α/2, whenever we look) or the final test to miss (≤ α/2): ≤ α in all.
+A check without a sequence (`monitors.unmonitored`) keeps the task scoring to the end and keeps its
+fixed-n interval at 1 − α: nothing it reads was used to stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from ..backends.base import Backend, Progress
+from ..checks import INCONCLUSIVE, CheckResult, run_check
+from ..scoring import ItemOutcome, TaskOutcome, score_task
+from ..spec import CheckSpec
+from ..tasks import PreparedTask
+from .futility import futile, supports_futility
+from .monitors import MONITORS, MonitorFn, Seq, View, unmonitored
+from .plan import Plan, make_plan
+
+DECIDED, FUTILE, FINAL, FULL = "decided", "futile", "final", "unmonitored"
+
+
+FinalFn = Callable[[CheckSpec, TaskOutcome, str], CheckResult]  # the fixed-n check (confidence from the spec)
+
+
+@dataclass
+class CheckState:
+    check: CheckSpec
+    name: str
+    why_not: str | None  # no sequence: why (the task then scores every item)
+    monitor: MonitorFn | None = None
+    final: FinalFn = run_check
+    seq: Seq | None = None  # the sequence's state when it settled (or the latest)
+    status: str | None = None  # DECIDED | FUTILE once settled
+    units: int = 0  # units scored when it settled
+    items: int = 0  # items scored when it settled
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.check.confidence
+
+    @property
+    def settled(self) -> bool:
+        return self.status is not None
+
+
+@dataclass
+class SequentialRun:
+    task: PreparedTask
+    plan: Plan
+    states: dict[str, CheckState]
+    blockers: list[str] = field(default_factory=list)  # why the task must score every item
+    n_units: int = 0
+    chunks: int = 0
+    items: dict[int, ItemOutcome] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, task: PreparedTask, checks: list[tuple[CheckSpec, str]], seed: int = 0,
+              chunk: int | None = None, blockers: list[str] | None = None) -> "SequentialRun":
+        states = {name: CheckState(check, name, unmonitored(check, task), MONITORS.get(check.kind))
+                  for check, name in checks}
+        why = [f"{s.name}: {s.why_not}" for s in states.values() if s.why_not]
+        return cls(task, make_plan(task, [c for c, _ in checks], seed, chunk), states, why + list(blockers or []))
+
+    def add(self, state: CheckState) -> None:
+        """Monitor one more check (e.g. a regression test against a baseline), before scoring starts."""
+        self.states[state.name] = state
+
+    @property
+    def n(self) -> int:
+        return self.plan.n_items
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.items)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.n_units >= len(self.plan.units)
+
+    @property
+    def settled(self) -> bool:
+        return not self.blockers and all(s.settled for s in self.states.values())
+
+    def run(self, backend: Backend, progress: Progress | None = None) -> None:
+        while not self.exhausted and not self.settled:
+            self.advance(backend, progress)
+
+    def advance(self, backend: Backend, progress: Progress | None = None) -> None:
+        """Score the next chunk and update every unsettled check."""
+        todo = self.next_positions()
+        sub = replace(self.task, instances=[self.task.instances[p] for p in todo], _keys=None)
+        self.feed(todo, score_task(sub, backend, progress=progress).items)
+
+    def next_positions(self) -> list[int]:
+        """The items of the next chunk (source order)."""
+        done, stop = self.n_units, self.plan.chunks[self.chunks]
+        return sorted(p for unit in self.plan.units[done:stop] for p in unit)
+
+    def feed(self, positions: list[int], items: list[ItemOutcome]) -> None:
+        """Record the next chunk's outcomes (from `next_positions`) and update every unsettled check."""
+        for pos, item in zip(positions, items, strict=True):
+            self.items[pos] = item
+        self.n_units, self.chunks = self.plan.chunks[self.chunks], self.chunks + 1
+        view = View(self.task, self.plan, self.n_units, self.items)
+        for state in self.states.values():
+            if not state.settled and state.why_not is None:
+                self._update(state, view)
+
+    def _update(self, state: CheckState, view: View) -> None:
+        monitor = state.monitor
+        state.seq = monitor(state.check, view, state.alpha / 2)
+        state.units, state.items = self.n_units, self.n_scored
+        if state.seq.verdict != INCONCLUSIVE:
+            state.status = DECIDED
+        elif not self.exhausted and supports_futility(state.check, view) and futile(
+                state.check, view, monitor, state.alpha / 2, 1.0 - state.alpha / 2):
+            state.status = FUTILE
+
+    def outcome(self, n_units: int | None = None) -> TaskOutcome:
+        """The outcome over the items scored (after `n_units` units), in source order."""
+        positions = self.plan.positions(self.n_units if n_units is None else n_units)
+        sub = replace(self.task, instances=[self.task.instances[p] for p in positions], _keys=None)
+        return TaskOutcome(sub, [self.items[p] for p in positions])
+
+    def stop_text(self) -> str:
+        if self.n_scored < self.n:
+            return f"decided after {self.n_scored} of {self.n} items"
+        if self.blockers:
+            return f"all {self.n} items scored ({self.blockers[0]})"
+        return f"all {self.n} items scored (data ran out before every sequence decided)"

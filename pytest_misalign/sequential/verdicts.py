@@ -1,0 +1,54 @@
+"""A sequentially scored check's `CheckResult`: from its sequence when it settled, else from the
+fixed-n interval on all the items (at 1 − α/2), else (no sequence) the fixed-n check at 1 − α."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..checks import INCONCLUSIVE, CheckResult
+from ..spec import CheckSpec
+from .run import DECIDED, FINAL, FULL, FUTILE, CheckState, SequentialRun
+
+
+def _at(check: CheckSpec, confidence: float) -> CheckSpec:
+    return replace(check, params={**check.params, "confidence": confidence})
+
+
+def check_result(run: SequentialRun, name: str) -> CheckResult:
+    state = run.states[name]
+    if state.why_not is not None:
+        result = state.final(state.check, run.outcome(), name)
+        return _with(result, run, state, FULL, f"no sequence ({state.why_not}): fixed-n interval on all "
+                                             f"{run.n_scored} items scored")
+    if state.settled and not (state.status == FUTILE and run.exhausted):
+        return _from_sequence(run, state)
+    level = 1.0 - state.alpha / 2
+    result = state.final(_at(state.check, level), run.outcome(), name)
+    return _with(result, run, state, FINAL,
+                 f"the sequence did not decide it in {run.n_scored} items: fixed-n interval at {level:.4g} on all "
+                 f"of them (the other α/2 of the check's {state.alpha:.3g} was the sequence's)")
+
+
+def _from_sequence(run: SequentialRun, state: CheckState) -> CheckResult:
+    seq, level = state.seq, 1.0 - state.alpha / 2
+    base = state.final(_at(state.check, level), run.outcome(state.units), state.name)
+    if state.status == DECIDED:
+        note = f"decided after {state.items} of {run.n} items by its anytime-valid sequence"
+    else:
+        note = (f"stopped for futility after {state.items} of {run.n} items: no extreme completion of the "
+                f"remaining items (each group all right or all wrong) could decide it")
+    result = replace(base, value=seq.value if seq.value == seq.value else base.value, interval=seq.interval,
+                     method=seq.method, confidence=level, verdict=seq.verdict, needed_n=None,
+                     limits=seq.limits or base.limits)
+    if state.status == FUTILE:
+        result = replace(result, verdict=INCONCLUSIVE)
+    return _with(result, run, state, state.status, note)
+
+
+def _with(result: CheckResult, run: SequentialRun, state: CheckState, how: str, note: str) -> CheckResult:
+    items = state.items if how in (DECIDED, FUTILE) else run.n_scored
+    details = {**result.details, "sequential": {"how": how, "n": run.n, "n_scored": items,
+                                                "items_saved": run.n - items}}
+    if state.seq is not None and state.seq.groups:
+        details["sequential"]["groups"] = state.seq.groups
+    return replace(result, notes=(note,) + tuple(result.notes), details=details)
