@@ -15,7 +15,9 @@ CALLS = {"load": 0, "loglikelihood": 0, "requests": 0, "generate": 0, "rolling":
 
 class FakeBackend:
     def __init__(self, name: str) -> None:
-        self.info = ModelInfo(name=name, device="cpu", dtype="float32", backend="fake", source="fake")
+        # "fake-cached...": a fingerprint, so the result cache takes it (plain "fake" is never cached)
+        cached = dict(fingerprint=name, tokenizer_fingerprint="fake-tokenizer") if name.startswith("fake-cached") else {}
+        self.info = ModelInfo(name=name, device="cpu", dtype="float32", backend="fake", source="fake", **cached)
 
     def loglikelihood(self, requests, progress=None):
         CALLS["loglikelihood"] += 1

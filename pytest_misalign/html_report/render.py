@@ -90,8 +90,14 @@ def checks_table(suite: dict[str, Any]) -> str:
     return _table(headers, rows, "checks")
 
 
+def _items(task: dict[str, Any]) -> str:
+    """Items scored; "scored/available" when the sequential gate stopped the task early."""
+    scored = task.get("n_scored", task["n"])
+    return str(task["n"]) if scored == task["n"] else f"{scored}/{task['n']}"
+
+
 def tasks_table(suite: dict[str, Any]) -> str:
-    rows = [_row([_td(esc(t["task"])), _td(str(t["n"]), "num"), _td(str(t["correct"]), "num"),
+    rows = [_row([_td(esc(t["task"])), _td(_items(t), "num"), _td(str(t["correct"]), "num"),
                   _td(fmt(t.get("accuracy")), "num"), _td(esc(t.get("metric"))),
                   _td(esc((t.get("data") or {}).get("source")), "notes"), _td(fmt(t.get("seconds"), 1), "num")],
                  f' class="task" data-task="{esc(t["task"])}"') for t in suite.get("tasks", [])]
