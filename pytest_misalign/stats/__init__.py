@@ -28,6 +28,8 @@ Methods
   per-unit paired differences in [-1, 1] (paired gaps, baseline regression).
 * :func:`binomial_greater_pvalue` -- exact one-sided binomial test (is an
   accuracy above a chance level?).
+* :func:`hedged_cs`, :func:`betting_mean_cs` -- hedged-capital betting confidence
+  sequence for a mean in [0, 1] (Waudby-Smith & Ramdas 2023; as confseq).
 
 Modules
 -------
@@ -64,6 +66,7 @@ from __future__ import annotations
 from __future__ import annotations
 
 from ._validate import _SAME_TOL, _check_confidence, _check_count, _check_prob, _z, _z_cached
+from .betting import betting_mean_cs, hedged_cs
 from .bootstrap import (
     _CHUNK_ELEMENTS,
     BootstrapResult,
@@ -93,9 +96,11 @@ from .sample_size import _MAX_SEARCH_N, _smallest_n, required_n, required_n_gap,
 __all__ = [
     "BootstrapResult",
     "PairGap",
+    "betting_mean_cs",
     "binomial_greater_pvalue",
     "cluster_bootstrap",
     "cluster_bootstrap_interval",
+    "hedged_cs",
     "holm",
     "max_gap_bounds",
     "max_gap_intervals",
