@@ -112,3 +112,21 @@ def test_openai_server_gives_the_hf_verdicts(pytester, suites, hf_results, vllm_
     assert model["backend"] == "openai" and model["source"] == vllm_server
     assert model["extra"]["served_model"]
     _assert_same(hf_results, got, "openai")
+
+
+def test_the_sequential_gate_stops_at_the_same_item_on_every_engine(pytester, suites, vllm_server):
+    """--misalign-gate=sequential: the same seeded order and chunks on HF, vLLM offline and a vLLM
+    server, so the same items are scored, each task stops after the same number of them, and the
+    verdicts (sequence-decided or final) agree."""
+    require_vllm()
+    runs = {"hf": _run(pytester, suites, str(_smol_dir()), "--misalign-gate=sequential"),
+            "vllm": _run(pytester, suites, str(_smol_dir()), "--misalign-backend=vllm", "--misalign-gate=sequential",
+                         subprocess=True),
+            "openai": _run(pytester, suites, vllm_server, "--misalign-gate=sequential")}
+    ref = _by_task(runs["hf"])
+    assert any(t["n_scored"] < t["n"] for t in ref.values())  # some task did stop early
+    for engine in ("vllm", "openai"):
+        got = _by_task(runs[engine])
+        assert {k: (t["n"], t["n_scored"]) for k, t in got.items()} == \
+               {k: (t["n"], t["n_scored"]) for k, t in ref.items()}, engine
+        _assert_same(runs["hf"], runs[engine], engine)

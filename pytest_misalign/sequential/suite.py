@@ -1,9 +1,10 @@
 """Suite-level checks under the sequential gate: `shift` and `spread` compare task accuracies, so
-they follow one accuracy sequence per task they read (at α/2 split over those tasks, a difference
+they follow one accuracy sequence per task they read (at the sequence's share of α, run.py, split over
+those tasks; a difference
 lying in [l_i − u_j, u_i − l_j]). Each task first stops on its own checks; while a suite check is
 undecided, every task it reads that has items left scores one more chunk, and the sequences are
 looked at again (they are time-uniform, so resuming a stopped task costs nothing in validity).
-When all those tasks run out, the fixed-n check decides at 1 − α/2."""
+When all those tasks run out, the fixed-n check decides at the final test's share."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ..checks import INCONCLUSIVE, CheckResult, run_suite_check
 from ..checks.common import bounds_of, verdict_of
 from ..spec import CheckSpec
 from .monitors import METHOD, Seq, View, _correct, _mean
-from .run import SequentialRun
+from .run import SEQUENCE_SHARE, SequentialRun
 from .sequences import largest_abs_difference
 
 
@@ -40,20 +41,20 @@ def suite_monitor(check: CheckSpec, runs: dict[str, SequentialRun], alpha: float
 def suite_result(check: CheckSpec, runs: dict[str, SequentialRun], name: str,
                  advance: Callable[[SequentialRun], None]) -> CheckResult:
     """Resume the tasks until the suite check is decided or they run out; its `CheckResult`."""
-    alpha = 1.0 - check.confidence
-    level = 1.0 - alpha / 2
+    alpha = (1.0 - check.confidence) * SEQUENCE_SHARE
+    level = 1.0 - (1.0 - check.confidence) * (1.0 - SEQUENCE_SHARE)
     at_level = replace(check, params={**check.params, "confidence": level})
-    seq = suite_monitor(check, runs, alpha / 2)
+    seq = suite_monitor(check, runs, alpha)
     while seq.verdict == INCONCLUSIVE and any(not r.exhausted for r in runs.values()):
         for run in runs.values():
             if not run.exhausted:
                 advance(run)
-        seq = suite_monitor(check, runs, alpha / 2)
+        seq = suite_monitor(check, runs, alpha)
     base = run_suite_check(at_level, {t: r.outcome() for t, r in runs.items()}, name)
     scored = ", ".join(f"{t} {r.n_scored} of {r.n}" for t, r in runs.items())
     if seq.verdict == INCONCLUSIVE:
         note = (f"the sequences did not decide it ({scored} items): fixed-n interval at {level:.4g} on all "
-                f"of them (the other α/2 was the sequences')")
+                f"of them (the sequences had {alpha:.3g} of its α)")
         result = base
     else:
         note = f"decided by anytime-valid sequences after {scored} items"

@@ -1,5 +1,6 @@
 """A sequentially scored check's `CheckResult`: from its sequence when it settled, else from the
-fixed-n interval on all the items (at 1 − α/2), else (no sequence) the fixed-n check at 1 − α."""
+fixed-n interval on all the items (at the final test's share of α, run.py), else (no sequence) the
+fixed-n check at 1 − α."""
 
 from __future__ import annotations
 
@@ -16,21 +17,22 @@ def _at(check: CheckSpec, confidence: float) -> CheckSpec:
 
 def check_result(run: SequentialRun, name: str) -> CheckResult:
     state = run.states[name]
-    if state.why_not is not None:
+    if state.why_not is not None or run.blockers:
+        why = state.why_not or f"its task is scored in full: {run.blockers[0]}"
         result = state.final(state.check, run.outcome(), name)
-        return _with(result, run, state, FULL, f"no sequence ({state.why_not}): fixed-n interval on all "
-                                             f"{run.n_scored} items scored")
+        return _with(result, run, state, FULL, f"no sequence ({why}): fixed-n interval on all "
+                                             f"{run.n_scored} items, as the confident gate")
     if state.settled and not (state.status == FUTILE and run.exhausted):
         return _from_sequence(run, state)
-    level = 1.0 - state.alpha / 2
+    level = state.final_confidence
     result = state.final(_at(state.check, level), run.outcome(), name)
     return _with(result, run, state, FINAL,
                  f"the sequence did not decide it in {run.n_scored} items: fixed-n interval at {level:.4g} on all "
-                 f"of them (the other α/2 of the check's {state.alpha:.3g} was the sequence's)")
+                 f"of them (the sequence had {state.alpha_sequence:.3g} of the check's α = {state.alpha:.3g})")
 
 
 def _from_sequence(run: SequentialRun, state: CheckState) -> CheckResult:
-    seq, level = state.seq, 1.0 - state.alpha / 2
+    seq, level = state.seq, state.final_confidence
     base = state.final(_at(state.check, level), run.outcome(state.units), state.name)
     if state.status == DECIDED:
         note = f"decided after {state.items} of {run.n} items by its anytime-valid sequence"
