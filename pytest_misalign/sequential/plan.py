@@ -75,20 +75,19 @@ def build_units(task: PreparedTask, fields: list[str]) -> list[list[int]]:
     return list(units.values())
 
 
-def _stratum(task: PreparedTask, unit: list[int], by_fields: list[str]) -> tuple:
-    key = []
-    for by in by_fields:
-        labels = task.group_memberships(by)
-        key.append(tuple(sorted({label for pos in unit for label in labels[pos]})))
-    return tuple(key)
+def _stratum(labels: dict[str, list[tuple[str, ...]]], unit: list[int]) -> tuple:
+    """The groups a unit holds under each `by` field (its stratum)."""
+    return tuple(tuple(sorted({label for pos in unit for label in memberships[pos]}))
+                 for memberships in labels.values())
 
 
 def order_units(task: PreparedTask, units: list[list[int]], by_fields: list[str], seed: int) -> list[list[int]]:
     """Stratified, seeded order (see the module doc)."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{task.suite.name}::{task.spec.name}".encode())])
+    labels = {by: task.group_memberships(by) for by in by_fields}  # once per field, not per unit
     strata: dict[tuple, list[int]] = {}
     for i, unit in enumerate(units):
-        strata.setdefault(_stratum(task, unit, by_fields), []).append(i)
+        strata.setdefault(_stratum(labels, unit), []).append(i)
     timed = []
     for members in strata.values():
         shuffled = rng.permutation(len(members))
