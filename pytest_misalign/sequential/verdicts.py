@@ -38,12 +38,12 @@ def _from_sequence(run: SequentialRun, state: CheckState) -> CheckResult:
         note = f"decided after {state.items} of {run.n} items by its anytime-valid sequence"
     else:
         note = (f"stopped for futility after {state.items} of {run.n} items: no extreme completion of the "
-                f"remaining items (each group all right or all wrong) could decide it")
+                f"remaining {run.n - state.items} items (each group all right or all wrong) could decide it")
     result = replace(base, value=seq.value if seq.value == seq.value else base.value, interval=seq.interval,
                      method=seq.method, confidence=level, verdict=seq.verdict, needed_n=None,
                      limits=seq.limits or base.limits)
-    if state.status == FUTILE:
-        result = replace(result, verdict=INCONCLUSIVE)
+    if state.status == FUTILE:  # the fixed-n estimate of the items that would have decided it
+        result = replace(result, verdict=INCONCLUSIVE, needed_n=base.needed_n)
     return _with(result, run, state, state.status, note)
 
 
