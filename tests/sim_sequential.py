@@ -45,6 +45,7 @@ class Case:
     truth: str  # the truth in words
     task: PreparedTask
     draw: Draw  # every item's outcome, in source order
+    extra: Callable | None = None  # (run, outcomes) -> names of further monitored tests (regression)
 
     @property
     def checks(self) -> list[tuple]:
@@ -232,6 +233,32 @@ def cluster_case(n: int, p: float = 0.6) -> Case:
     return Case("accuracy (cluster:, unequal)", f"p={p:g} (clusters at {p - 0.3:g}/{p + 0.3:g})", task, draw)
 
 
+def regression_case(n: int, max_drop: float = 0.05) -> Case:
+    """Against a baseline, drop exactly `max_drop`: per item (baseline right, candidate right) with
+    P(1,1)=0.55, P(1,0)=0.10, P(0,1)=0.05, P(0,0)=0.30; the overall `regression` test only."""
+    from pytest_misalign.baseline import BaselineTask
+    from pytest_misalign.sequential.regression import regression_state
+
+    task = make_task(mc_rows(n), MC)
+    cells = np.array([0.55, 0.10, 0.05, 0.30])  # (1,1), (1,0), (0,1), (0,0)
+    pairs = [(True, True), (True, False), (False, True), (False, False)]
+
+    def draw(rng: np.random.Generator) -> list[ItemOutcome]:
+        picks = rng.choice(4, size=n, p=cells)
+        return [replace(mc_item(inst, pairs[k][1]), extra={"baseline": float(pairs[k][0])})
+                for inst, k in zip(task.instances, picks)]
+
+    def extra(run, outcomes) -> list[str]:
+        keys = task.item_keys()
+        items = {inst.index: {"index": inst.index, "key": keys[p], "correct": bool(outcomes[p].extra["baseline"])}
+                 for p, inst in enumerate(task.instances)}
+        base = BaselineTask("sim", "t", None, items, "baseline-model")
+        run.add(regression_state(task, base, task.spec.regression, max_drop, None, "regression"))
+        return ["regression"]
+
+    return Case("regression", f"drop {max_drop:g} (= max_drop)", task, draw, extra)
+
+
 KINDS: dict[str, Callable[[int], Case]] = {
     "accuracy_floor": accuracy_case,
     "accuracy_ceiling": lambda n: accuracy_case(n, 0.3, min=None, max=0.3, name="accuracy ceiling"),
@@ -245,6 +272,7 @@ KINDS: dict[str, Callable[[int], Case]] = {
     "score": score_case,
     "score_gap": score_gap_case,
     "cluster_accuracy": cluster_case,
+    "regression": regression_case,
 }
 
 
@@ -255,10 +283,11 @@ def simulate(case: Case, rng: np.random.Generator, *, seed: int = 0, chunk: int 
     is settled or the data runs out; the verdict of every check and the items scored."""
     outcomes = case.draw(rng)
     run = SequentialRun.start(case.task, case.checks, seed=seed, chunk=chunk)
+    names = [name for _, name in case.checks] + (case.extra(run, outcomes) if case.extra else [])
     while not run.exhausted and not run.settled:
         positions = run.next_positions()
         run.feed(positions, [outcomes[p] for p in positions])
-    results = {name: check_result(run, name) for _, name in case.checks}
+    results = {name: check_result(run, name) for name in names}
     return Sim({name: r.verdict for name, r in results.items()}, run.n_scored,
                fixed_verdicts(case, outcomes) if fixed else None,
                {name: r.details["sequential"]["how"] for name, r in results.items()})
