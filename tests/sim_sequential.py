@@ -386,3 +386,55 @@ def tally_kinds(runs: dict[str, int], n: int, pool=None, block: int = 10) -> dic
     for (kind, *_), part in zip(jobs, parts):
         out[kind] = out[kind].merge(part)
     return out
+
+
+# ------------------------------------------------------------------------- suite-level checks
+
+SHIFT_SUITE = """\
+suite: sim-shift
+checks:
+  - shift: {from: a, to: b, max_drop: %(drop)g}
+tasks:
+  - name: a
+    data: {items: %(a)s}
+    prompt: "{q}"
+    choices: ["yes", "no"]
+    answer: "{label}"
+  - name: b
+    data: {items: %(b)s}
+    prompt: "{q}"
+    choices: ["yes", "no"]
+    answer: "{label}"
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def shift_tasks(n: int, drop: float) -> tuple:
+    """Two tasks of n items each and the suite's `shift` check (from a to b)."""
+    rows = json.dumps(mc_rows(n))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "shift.yaml"
+        path.write_text(SHIFT_SUITE % {"drop": drop, "a": rows, "b": rows})
+        suite = parse_suite_file(path)
+        return suite.checks[0], {t.name: prepare_task(suite, t) for t in suite.tasks}
+
+
+def simulate_shift(n: int, rng: np.random.Generator, *, seed: int = 0, pa: float = 0.7,
+                   drop: float = 0.1) -> tuple[str, str, int]:
+    """`shift: {from: a, to: b, max_drop}` with accuracy(a) - accuracy(b) exactly `max_drop`: each task
+    stops on its own (it has no check), then the suite check resumes both until decided or out of
+    items. Returns (verdict, how it was settled, items scored in both tasks)."""
+    from pytest_misalign.sequential.suite import suite_result
+
+    check, tasks = shift_tasks(n, drop)
+    truth = {"a": rng.random(n) < pa, "b": rng.random(n) < pa - drop}
+    runs = {name: SequentialRun.start(task, [], seed=seed) for name, task in tasks.items()}
+
+    def advance(run: SequentialRun) -> None:
+        positions = run.next_positions()
+        right = truth[run.task.spec.name]
+        run.feed(positions, [mc_item(run.task.instances[p], bool(right[p])) for p in positions])
+
+    result = suite_result(check, runs, "shift", advance)
+    how = "decided" if result.notes[0].startswith("decided") else "final"
+    return result.verdict, how, sum(r.n_scored for r in runs.values())

@@ -74,3 +74,16 @@ def test_power_far_above_the_floor_on_few_items():
     t = sim.tally(sim.accuracy_case(400, 0.9), runs)
     assert t.runs == runs and t.passed / runs >= 0.95, f"passed {t.passed} of {runs} runs"
     assert t.scored / runs <= 0.40, f"scored {t.scored / runs:.1%} of the items on average"
+
+
+def test_a_suite_level_shift_at_its_threshold_is_not_above_alpha():
+    """`shift` (accuracy(a) - accuracy(b) exactly max_drop 0.1, 300 items a task): the tasks stop on their
+    own, the suite check resumes them; confident verdicts not significantly above α (the bench: 45 of
+    1000 runs, none by the sequences)."""
+    import numpy as np
+
+    runs = 60
+    confident = sum(sim.simulate_shift(300, np.random.default_rng([1, r]), seed=r)[0] != "inconclusive"
+                    for r in range(runs))
+    lo, hi = bounds99(confident, runs)
+    assert lo <= sim.ALPHA, f"shift: {confident} of {runs} runs confident; one-sided 99 % bounds [{lo:.4f}, {hi:.4f}]"
