@@ -44,6 +44,7 @@ import numpy as np
 from . import stats
 from .baseline import BaselineTask, ItemMatch, match_items, run_items
 from .checks import FAIL, INCONCLUSIVE, PASS, CheckResult, Limit
+from .checks.result import combine
 from .errors import SuiteError
 from .scoring import TaskOutcome
 from .spec import RegressionSpec, TaskSpec
@@ -166,11 +167,6 @@ def drop_interval(pairs: Pairs, confidence: float, cluster: str | None) -> tuple
 
 def _verdict(lo: float, hi: float, limit: float) -> str:
     return stats.verdict(round(lo, _DECIMALS), round(hi, _DECIMALS), max=limit)
-
-
-def combine(*verdicts: str) -> str:
-    """Several limits, one verdict: fail if any fails, pass if all pass, else inconclusive."""
-    return FAIL if FAIL in verdicts else PASS if all(v == PASS for v in verdicts) else INCONCLUSIVE
 
 
 @dataclass(frozen=True)

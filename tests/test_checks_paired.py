@@ -7,7 +7,7 @@ from statsmodels.stats.proportion import proportion_confint
 from test_checks import check, make_outcome, pair_rows  # tests/ is on sys.path
 
 from pytest_misalign.checks import PairClusterError, paired_tables, run_check
-from pytest_misalign.checks.paired import _combine
+from pytest_misalign.checks.result import combine
 from pytest_misalign.errors import MisalignError
 from pytest_misalign.scoring import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import parse_suite_file
@@ -139,7 +139,7 @@ def test_flip_rate_within_the_limit_passes(tmp_path):
     ("inconclusive", "pass", "inconclusive"), ("inconclusive", "fail", "fail"), ("fail", "inconclusive", "fail"),
 ])
 def test_gap_and_flip_verdicts_combine(gap, flip, expected):
-    assert _combine(gap, flip) == expected
+    assert combine(gap, flip) == expected
 
 
 def test_no_flipped_pair_under_cluster_never_gives_a_zero_width_interval(tmp_path):

@@ -137,3 +137,17 @@ def test_checks_without_a_sequence_say_why(tmp_path, kind, why):
     task = _task(tmp_path, 10, ["accuracy: {min: 0.5}"])
     assert why in unmonitored(CheckSpec(kind, {}), task)
     assert unmonitored(CheckSpec("accuracy", {"min": 0.5}), task) is None
+
+
+def test_cs_interval_is_the_running_intersection_of_the_betting_sequence():
+    """`cs_interval` intersects the hedged sequence itself (to fall back when the intersection is
+    empty): where it is not empty, the same interval as the confseq-verified running intersection."""
+    from pytest_misalign.stats import betting_mean_cs
+
+    rng = np.random.default_rng(9)
+    for p, n in ((0.3, 50), (0.8, 200), (0.97, 120)):
+        x = (rng.random(n) < p).astype(float)
+        assert CS(x, 0.99) == pytest.approx(betting_mean_cs(x, 0.99), abs=1e-12)
+    drift = np.r_[np.zeros(60), np.ones(60)]  # no constant mean fits: the intersection empties
+    lo, hi = CS(drift, 0.95)
+    assert lo <= hi

@@ -34,7 +34,7 @@ from .common import (
     verdict_of,
 )
 from .flips import FlipStat, flip_limit, flip_notes, flip_stat
-from .result import FAIL, INCONCLUSIVE, N_RESAMPLES, PASS, CheckResult
+from .result import INCONCLUSIVE, N_RESAMPLES, CheckResult, combine
 
 CANCEL_FLIP_RATE = 0.5  # without max_flip_rate, a flip rate this high with a passing gap gets a note
 
@@ -156,7 +156,7 @@ def paired_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult
         reasons.append(too_few_groups(qualifying, check.min_n, "gap"))
     gap_verdict = cap_for_small_groups(verdict_of(lo, hi, bounds), small) if enough else INCONCLUSIVE
     limit = flip_limit(check, flips)
-    verdict = _combine(gap_verdict, limit.verdict) if limit and enough else gap_verdict
+    verdict = combine(gap_verdict, limit.verdict) if limit and enough else gap_verdict
     notes = [f"flip rate {worst.flip_rate:.3f} over {worst.n} pairs; McNemar exact p = {worst_row[4]:.3g}"]
     notes += small_group_note(small, check.min_n, left_out=enough)
     if incomplete:
@@ -172,13 +172,6 @@ def paired_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult
                        check.confidence, verdict, by=check.by, worst=(groups[lo_g], groups[hi_g]), needed_n=needed,
                        needed_unit="counterfactual pairs", notes=tuple(reasons + notes), details=details,
                        degenerate=degenerate_text(reasons), limits=(limit,) if limit else ())
-
-
-def _combine(gap_verdict: str, flip_verdict: str) -> str:
-    """FAIL if either part fails, PASS only if both pass, else INCONCLUSIVE."""
-    if FAIL in (gap_verdict, flip_verdict):
-        return FAIL
-    return PASS if gap_verdict == flip_verdict == PASS else INCONCLUSIVE
 
 
 def _method(m: int, clusters: dict[str, str] | None, outcome: TaskOutcome, rows: list) -> str:

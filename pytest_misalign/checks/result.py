@@ -21,6 +21,11 @@ INTERVAL_NAMES = (
 )
 
 
+def combine(*verdicts: str) -> str:
+    """Several limits, one verdict: fail if any fails, pass if all pass, else inconclusive."""
+    return FAIL if FAIL in verdicts else PASS if all(v == PASS for v in verdicts) else INCONCLUSIVE
+
+
 @dataclass(frozen=True)
 class GroupStat:
     group: str

@@ -12,12 +12,11 @@ final test is a bootstrap, too slow to rerun after every chunk).
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 from ..checks import INCONCLUSIVE, run_check
 from ..scoring import ItemOutcome, TaskOutcome
 from ..spec import CheckSpec
-from .monitors import MonitorFn, View
+from .monitors import MonitorFn, View, at_confidence
 
 FUTILITY_KINDS = ("accuracy", "group_accuracy", "gap")
 MAX_GROUPS = 4
@@ -55,7 +54,7 @@ def _synthetic(inst, right: bool) -> ItemOutcome:
 def futile(check: CheckSpec, view: View, monitor: MonitorFn, alpha_seq: float, final_confidence: float) -> bool:
     """True when no tried completion of the remaining items decides the check (see the module doc)."""
     n = len(view.task.instances)
-    final_check = replace(check, params={**check.params, "confidence": final_confidence})
+    final_check = at_confidence(check, final_confidence)
     for right in _completions(check, view):
         items = dict(view.items)
         for pos in range(n):

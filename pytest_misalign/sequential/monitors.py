@@ -13,19 +13,19 @@ keep a pass undecided. Checks without a monitor here (`unmonitored`) keep their 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from .. import metrics
 from ..checks.common import bounds_of, verdict_of
-from ..checks.result import FAIL, INCONCLUSIVE, PASS, Limit
+from ..checks.result import INCONCLUSIVE, PASS, Limit, combine
 from ..scoring import ItemOutcome, normalize
 from ..spec import CheckSpec
 from ..tasks import PreparedTask
 from .plan import Plan
-from .sequences import Estimate, abs_interval, largest_abs, largest_abs_difference, ratio_cs, signed
+from .sequences import Estimate, abs_interval, largest_abs_difference, ratio_cs
 
 METHOD = "anytime-valid predictable-mixture empirical-Bernstein confidence sequence"
 
@@ -68,16 +68,21 @@ class Seq:
     groups: dict | None = None  # per-group (value, interval) where the check is over groups
 
 
-def _correct(view: View) -> np.ndarray:
+def at_confidence(check: CheckSpec, confidence: float) -> CheckSpec:
+    """The check at another confidence (the final fixed-n test's share of α)."""
+    return replace(check, params={**check.params, "confidence": confidence})
+
+
+def correctness(view: View) -> np.ndarray:
     return view.per_position(lambda item: float(item.correct))
 
 
-def _mean(view: View, values: np.ndarray, alpha: float) -> Estimate:
+def mean_of(view: View, values: np.ndarray, alpha: float) -> Estimate:
     return ratio_cs(*view.sums(values, np.ones(values.size)), alpha)
 
 
 def monitor_accuracy(check: CheckSpec, view: View, alpha: float) -> Seq:
-    est = _mean(view, _correct(view), alpha)
+    est = mean_of(view, correctness(view), alpha)
     return Seq(est.value, est.interval, verdict_of(*est.interval, bounds_of(check)), f"{METHOD} at {1 - alpha:.4g}")
 
 
@@ -101,13 +106,13 @@ def _cap(verdict: str, small: list[str]) -> str:
 
 
 def monitor_group_accuracy(check: CheckSpec, view: View, alpha: float) -> Seq:
-    ests, small = _group_estimates(view, check, _correct(view), alpha)
+    ests, small = _group_estimates(view, check, correctness(view), alpha)
     method = f"{METHOD} per group at {1 - alpha / max(1, len(ests)):.4g}"
     if not ests:
         return Seq(float("nan"), (0.0, 1.0), INCONCLUSIVE, method)
     bounds = bounds_of(check)
     verdicts = [verdict_of(*e.interval, bounds) for e in ests.values()]
-    verdict = FAIL if FAIL in verdicts else PASS if all(v == PASS for v in verdicts) else INCONCLUSIVE
+    verdict = combine(*verdicts)
     seen = {g: e for g, e in ests.items() if e.n} or ests
     worst = min(seen, key=lambda g: (np.nan_to_num(seen[g].value, nan=2.0), g))
     return Seq(seen[worst].value, seen[worst].interval, _cap(verdict, small), method, groups=_describe(ests))
@@ -132,7 +137,7 @@ def monitor_gap(check: CheckSpec, view: View, alpha: float) -> Seq:
         from .paired import monitor_paired_gap
 
         return monitor_paired_gap(check, view, alpha)
-    ests, small = _group_estimates(view, check, _correct(view), alpha)
+    ests, small = _group_estimates(view, check, correctness(view), alpha)
     return _spread(check, ests, small, f"{METHOD} per group at {1 - alpha / max(1, len(ests)):.4g}")
 
 
@@ -164,7 +169,7 @@ def monitor_preference(check: CheckSpec, view: View, alpha: float) -> Seq:
     from .. import probes
 
     more, less = probes.text_key(check.params["more"]), probes.text_key(check.params["less"])
-    est = _mean(view, view.per_position(lambda i: float(i.extra[more] > i.extra[less])), alpha)
+    est = mean_of(view, view.per_position(lambda i: float(i.extra[more] > i.extra[less])), alpha)
     lo, hi = abs_interval(est.interval[0] - 0.5, est.interval[1] - 0.5)
     bound = float(check.params["max_deviation"])
     return Seq(abs(est.value - 0.5), (lo, hi), verdict_of(lo, hi, (None, bound)),
@@ -176,7 +181,7 @@ def _item_score(item: ItemOutcome) -> float:
 
 
 def monitor_score(check: CheckSpec, view: View, alpha: float) -> Seq:
-    est = _mean(view, view.per_position(_item_score), alpha)
+    est = mean_of(view, view.per_position(_item_score), alpha)
     return Seq(est.value, est.interval, verdict_of(*est.interval, bounds_of(check)),
                f"{METHOD} on the mean item score at {1 - alpha:.4g}")
 
@@ -223,4 +228,5 @@ def unmonitored(check: CheckSpec, task: PreparedTask) -> str | None:
     return WHY_NOT.get(check.kind, f"{check.kind} is a ratio of counts, not a bounded mean")
 
 
-__all__ = ["MONITORS", "METHOD", "MonitorFn", "Seq", "View", "largest_abs", "signed", "unmonitored"]
+__all__ = ["MONITORS", "METHOD", "MonitorFn", "Seq", "View", "at_confidence", "correctness", "mean_of",
+           "unmonitored"]

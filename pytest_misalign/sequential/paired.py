@@ -9,10 +9,10 @@ import itertools
 import numpy as np
 
 from ..checks.common import bounds_of, verdict_of
-from ..checks.result import FAIL, INCONCLUSIVE, PASS, Limit
+from ..checks.result import INCONCLUSIVE, PASS, Limit, combine
 from ..spec import CheckSpec
 from .monitors import METHOD, Seq, View
-from .sequences import ratio_cs, signed
+from .sequences import largest_abs, ratio_cs, signed
 
 
 def _cells(view: View, check: CheckSpec) -> dict[str, dict[str, int]]:
@@ -54,9 +54,7 @@ def monitor_paired_gap(check: CheckSpec, view: View, alpha: float) -> Seq:
         return Seq(float("nan"), (0.0, 1.0), INCONCLUSIVE, method)
     correct = view.per_position(lambda item: float(item.correct))
     gaps = [ratio_cs(*_pair_sums(view, cells, g1, g2, correct, False), level) for g1, g2 in pairs]
-    signed_ivs = [signed(e) for e in gaps]
-    abs_ivs = [(min(abs(lo), abs(hi)) if lo * hi > 0 else 0.0, max(abs(lo), abs(hi))) for lo, hi in signed_ivs]
-    interval = (max(a for a, _ in abs_ivs), max(b for _, b in abs_ivs))
+    interval = largest_abs([signed(e) for e in gaps])
     points = [abs(2 * e.value - 1) for e in gaps if e.n]
     value = max(points) if points else float("nan")
     verdict = verdict_of(*interval, bounds_of(check))
@@ -67,7 +65,7 @@ def monitor_paired_gap(check: CheckSpec, view: View, alpha: float) -> Seq:
         f_val = max((e.value for e in flips if e.n), default=float("nan"))
         f_verdict = verdict_of(*f_iv, (None, float(max_flip)))
         limits = (Limit("flip rate", "max_flip_rate", f_val, float(max_flip), f_iv, f_verdict),)
-        verdict = FAIL if FAIL in (verdict, f_verdict) else PASS if verdict == f_verdict == PASS else INCONCLUSIVE
+        verdict = combine(verdict, f_verdict)
     if verdict == PASS and small:
         verdict = INCONCLUSIVE
     return Seq(value, interval, verdict, method, limits=limits)

@@ -34,9 +34,6 @@ class Plan:
     def n_items(self) -> int:
         return int(self.rank.size)
 
-    def items_after(self, n_units: int) -> int:
-        return sum(len(u) for u in self.units[:n_units])
-
     def positions(self, n_units: int) -> list[int]:
         """The items of the first `n_units` units, in source order."""
         return sorted(p for unit in self.units[:n_units] for p in unit)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..baseline import BaselineTask
 from ..checks.common import verdict_of
-from ..checks.result import FAIL, INCONCLUSIVE, PASS, Limit
+from ..checks.result import INCONCLUSIVE, PASS, Limit, combine
 from ..regression import run_regression
 from ..spec import CheckSpec, RegressionSpec
 from ..tasks import PreparedTask, group_label
@@ -93,8 +93,7 @@ def _monitor(view: View, before: dict[int, bool], spec: RegressionSpec, max_drop
         verdict = verdict_of(*interval, (None, max_drop))
         limits = _broken(view, before, spec, alpha) if spec.max_broken is not None else ()
         if limits:
-            verdict = FAIL if FAIL in (verdict, limits[0].verdict) else \
-                PASS if verdict == limits[0].verdict == PASS else INCONCLUSIVE
+            verdict = combine(verdict, limits[0].verdict)
         return Seq(value, interval, verdict, f"{METHOD} on candidate − baseline at {1 - alpha:.4g}", limits)
     labels = {pos: group_label(view.task.instances[pos].fields[by]) for pos in before}
     groups: dict[str, set[int]] = {}

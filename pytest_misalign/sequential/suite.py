@@ -14,14 +14,14 @@ from typing import Callable
 from ..checks import INCONCLUSIVE, CheckResult, run_suite_check
 from ..checks.common import bounds_of, verdict_of
 from ..spec import CheckSpec
-from .monitors import METHOD, Seq, View, _correct, _mean
+from .monitors import METHOD, Seq, View, at_confidence, correctness, mean_of
 from .run import SEQUENCE_SHARE, SequentialRun
 from .sequences import largest_abs_difference
 
 
 def _accuracy(run: SequentialRun, alpha: float):
     view = View(run.task, run.plan, run.n_units, run.items)
-    return _mean(view, _correct(view), alpha)
+    return mean_of(view, correctness(view), alpha)
 
 
 def suite_monitor(check: CheckSpec, runs: dict[str, SequentialRun], alpha: float) -> Seq:
@@ -43,7 +43,7 @@ def suite_result(check: CheckSpec, runs: dict[str, SequentialRun], name: str,
     """Resume the tasks until the suite check is decided or they run out; its `CheckResult`."""
     alpha = (1.0 - check.confidence) * SEQUENCE_SHARE
     level = 1.0 - (1.0 - check.confidence) * (1.0 - SEQUENCE_SHARE)
-    at_level = replace(check, params={**check.params, "confidence": level})
+    at_level = at_confidence(check, level)
     seq = suite_monitor(check, runs, alpha)
     while seq.verdict == INCONCLUSIVE and any(not r.exhausted for r in runs.values()):
         for run in runs.values():

@@ -7,12 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..checks import INCONCLUSIVE, CheckResult
-from ..spec import CheckSpec
+from .monitors import at_confidence
 from .run import DECIDED, FINAL, FULL, FUTILE, CheckState, SequentialRun
-
-
-def _at(check: CheckSpec, confidence: float) -> CheckSpec:
-    return replace(check, params={**check.params, "confidence": confidence})
 
 
 def check_result(run: SequentialRun, name: str) -> CheckResult:
@@ -25,7 +21,7 @@ def check_result(run: SequentialRun, name: str) -> CheckResult:
     if state.settled and not (state.status == FUTILE and run.exhausted):
         return _from_sequence(run, state)
     level = state.final_confidence
-    result = state.final(_at(state.check, level), run.outcome(), name)
+    result = state.final(at_confidence(state.check, level), run.outcome(), name)
     return _with(result, run, state, FINAL,
                  f"the sequence did not decide it in {run.n_scored} items: fixed-n interval at {level:.4g} on all "
                  f"of them (the sequence had {state.alpha_sequence:.3g} of the check's α = {state.alpha:.3g})")
@@ -33,7 +29,7 @@ def check_result(run: SequentialRun, name: str) -> CheckResult:
 
 def _from_sequence(run: SequentialRun, state: CheckState) -> CheckResult:
     seq, level = state.seq, state.final_confidence
-    base = state.final(_at(state.check, level), run.outcome(state.units), state.name)
+    base = state.final(at_confidence(state.check, level), run.outcome(state.units), state.name)
     if state.status == DECIDED:
         note = f"decided after {state.items} of {run.n} items by its anytime-valid sequence"
     else:
