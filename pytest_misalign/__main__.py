@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from .compare import CompareError, compare_runs
-    from .compare_render import render
+    from .report.compare import CompareError, compare_runs
+    from .report.compare_render import render
 
     try:
         result = compare_runs(args.old, args.new, args.max_drop, strict=args.strict)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from . import distributed, outcomes
+from .session import distributed, outcomes
 from .backends.base import ModelConfig
-from .nodes import SuiteFile
-from .options import add_options, get, options_from_config
-from .report import by_suite, model_header, suite_tables, unscored_lines
-from .results import build_results, mark_incomplete, write_json_atomic
-from .runner import EVALUATOR, Evaluator
-from .yamlio import looks_like_suite
+from .session.nodes import SuiteFile
+from .session.options import add_options, get, options_from_config
+from .report.terminal import by_suite, model_header, suite_tables, unscored_lines
+from .report.results import build_results, mark_incomplete, write_json_atomic
+from .runner.evaluator import EVALUATOR, Evaluator
+from .spec.yamlio import looks_like_suite
 
 __all__ = ["EVALUATOR", "SuiteFile"]
 
@@ -44,25 +44,25 @@ def pytest_configure(config: pytest.Config) -> None:
     def loader(model_config: ModelConfig):
         return config.hook.pytest_misalign_make_backend(model_config=model_config, config=config)
 
-    from .progress import progress_factory
+    from .session.progress import progress_factory
 
     config.stash[EVALUATOR] = Evaluator(options_from_config(config), loader, progress_factory(config))
     outcomes.configure(config)
     distributed.configure(config, config.stash[EVALUATOR])
-    from .ci_outputs import configure as configure_ci
+    from .report.ci import configure as configure_ci
 
     configure_ci(config, get(config, "markdown") or None)
-    from .html_report import configure as configure_html
+    from .report.html import configure as configure_html
 
     evaluator = config.stash[EVALUATOR]
     configure_html(config, get(config, "html") or None, lambda: build_results(evaluator, evaluator.model_info))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    from .ci_outputs import unconfigure as unconfigure_ci
+    from .report.ci import unconfigure as unconfigure_ci
 
     unconfigure_ci(config)
-    from .html_report import unconfigure as unconfigure_html
+    from .report.html import unconfigure as unconfigure_html
 
     unconfigure_html(config)
     outcomes.unconfigure(config)
@@ -136,7 +136,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 
 def _cache_status(evaluator: Evaluator) -> list[str]:
-    from .cache import CachedBackend
+    from .backends.cache import CachedBackend
 
     if evaluator.loaded and isinstance(evaluator.backend, CachedBackend):
         return [evaluator.backend.status()]

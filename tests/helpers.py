@@ -74,7 +74,7 @@ def one_task_suite(tmp_path, rows, body, *, name="s.yaml"):
 def one_task(tmp_path, rows, body, *, name="s.yaml"):
     """`one_task_suite`, parsed and prepared: the task's `PreparedTask`."""
     from pytest_misalign.spec import parse_suite_file
-    from pytest_misalign.tasks import prepare_task
+    from pytest_misalign.tasks.prepare import prepare_task
 
     spec = parse_suite_file(one_task_suite(tmp_path, rows, body, name=name))
     return prepare_task(spec, spec.tasks[0])

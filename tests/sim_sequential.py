@@ -24,12 +24,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from pytest_misalign import probes
+from pytest_misalign.scoring import probes
 from pytest_misalign.checks import FAIL, PASS, run_check
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
 from pytest_misalign.sequential import SequentialRun, check_result
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import PreparedTask, prepare_task
+from pytest_misalign.tasks.prepare import PreparedTask, prepare_task
 
 ALPHA = 0.05  # every check here runs at the default confidence 0.95
 DECIDED = "decided"  # details["sequential"]["how"] of a check its sequence decided
@@ -236,8 +236,8 @@ def cluster_case(n: int, p: float = 0.6) -> Case:
 def regression_case(n: int, max_drop: float = 0.05) -> Case:
     """Against a baseline, drop exactly `max_drop`: per item (baseline right, candidate right) with
     P(1,1)=0.55, P(1,0)=0.10, P(0,1)=0.05, P(0,0)=0.30; the overall `regression` test only."""
-    from pytest_misalign.baseline import BaselineTask
-    from pytest_misalign.sequential.regression import regression_state
+    from pytest_misalign.baseline.match import BaselineTask
+    from pytest_misalign.baseline.monitor import regression_state
 
     task = make_task(mc_rows(n), MC)
     cells = np.array([0.55, 0.10, 0.05, 0.30])  # (1,1), (1,0), (0,1), (0,0)

@@ -14,7 +14,8 @@ import pytest
 from fault_stub import Stub
 from pytest_misalign.backends.base import GenerationRequest, LoglikelihoodRequest, ModelConfig
 from pytest_misalign.backends.errors import ModelLoadError
-from pytest_misalign.backends.openai import OpenAIBackend, ResponseError, ServerError, payload
+from pytest_misalign.backends.openai import OpenAIBackend, ResponseError, ServerError
+from pytest_misalign.backends.openai import payload
 from pytest_misalign.backends.openai.client import Client, display_url
 
 URL = "http://127.0.0.1:1/v1/completions"

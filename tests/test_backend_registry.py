@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import CAPITALS_SUITE, FAKE_CONFTEST
-from pytest_misalign.backends import ModelConfig, ModelLoadError, registry
+from pytest_misalign.backends import ModelConfig, ModelLoadError
+from pytest_misalign.backends import registry
 from pytest_misalign.backends.base import BackendBase, ModelInfo, as_backend
 from pytest_misalign.backends.model_args import ModelArgsError, parse_model_args
 

@@ -22,12 +22,7 @@ import pytest
 
 from conftest import require_vllm
 from helpers import BBQ_DIR
-from pytest_misalign.backends import (
-    GenerationRequest,
-    LoglikelihoodRequest,
-    ModelConfig,
-    ModelLoadError,
-)
+from pytest_misalign.backends import GenerationRequest, LoglikelihoodRequest, ModelConfig, ModelLoadError
 from reference import ref_loglikelihood
 
 TOL = 1e-3  # vLLM's kernels (paged attention, fused ops) vs eager transformers, float32

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from helpers import BBQ_DIR
-from pytest_misalign.bbq import DEFAULT_ANSWERS, DEFAULT_FIELDS, BBQFieldError, ItemCounts, classify, scores
+from pytest_misalign.checks.bbq_scores import (
+    DEFAULT_ANSWERS,
+    DEFAULT_FIELDS,
+    BBQFieldError,
+    ItemCounts,
+    classify,
+    scores,
+)
 
 CATEGORIES = ["Age", "Disability_status", "Nationality", "Physical_appearance", "Sexual_orientation"]
 needs_bbq = pytest.mark.skipif(not (BBQ_DIR / "Age.jsonl").is_file(),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

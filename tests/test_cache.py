@@ -15,7 +15,7 @@ from pytest_misalign.backends import (
     ModelConfig,
     ModelInfo,
 )
-from pytest_misalign.cache import CachedBackend, cache_path
+from pytest_misalign.backends.cache import CachedBackend, cache_path
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -227,8 +227,8 @@ import json  # noqa: E402
 import os  # noqa: E402
 import stat  # noqa: E402
 
-from pytest_misalign import cache as cache_module  # noqa: E402
-from pytest_misalign.cache_store import SCHEMA, row_checksum  # noqa: E402
+from pytest_misalign.backends import cache as cache_module  # noqa: E402
+from pytest_misalign.backends.cache_store import SCHEMA, row_checksum  # noqa: E402
 
 MANY = [LoglikelihoodRequest(f"Item {i // 3}: which one?\nAnswer:", f" option {i % 3}") for i in range(1500)]
 

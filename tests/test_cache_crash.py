@@ -21,7 +21,7 @@ import time
 import pytest
 
 from pytest_misalign.backends import LoglikelihoodRequest, LoglikelihoodResult, ModelInfo
-from pytest_misalign.cache import COMMIT_SECONDS, CachedBackend
+from pytest_misalign.backends.cache import COMMIT_SECONDS, CachedBackend
 
 DELAY = 0.01  # seconds per request in the child
 N_ITEMS, N_CHOICES = 300, 3

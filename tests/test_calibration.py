@@ -7,7 +7,7 @@ import pytest
 from sklearn.calibration import calibration_curve
 
 from pytest_misalign.checks import run_check
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import CheckSpec
 from pytest_misalign.stats import calibration as cal
 

@@ -7,9 +7,9 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from pytest_misalign.baseline import BaselineError, BaselineTask, compare
+from pytest_misalign.baseline.match import BaselineError, BaselineTask, compare
 from pytest_misalign.checks import run_check, run_suite_check
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import CheckSpec
 from helpers import one_task
 

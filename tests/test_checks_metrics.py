@@ -16,9 +16,9 @@ from pytest_misalign.checks.result import FAIL, INCONCLUSIVE, PASS
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.metrics import classification as cls
 from pytest_misalign.metrics.bootstrap import bootstrap
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import CheckSpec, parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 from helpers import one_task_suite
 from test_metrics import HYPS, REFS, _loop_bootstrap, squad_f1_score
 

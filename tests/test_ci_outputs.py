@@ -12,7 +12,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 import fake_backend
 from helpers import CAPITALS_SUITE, SUITE_CHECKS
-from pytest_misalign.ci_outputs import escape_data, escape_property, md_cell
+from pytest_misalign.report.ci import escape_data, escape_property, md_cell
 
 ODD_SUITE = CAPITALS_SUITE.replace("suite: heldout-capitals", 'suite: "caps: 100%, a|b"')
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from pytest_misalign.data_shape import Fields, parse_rename, parse_where
+from pytest_misalign.spec.shape import Fields, parse_rename, parse_where
 from pytest_misalign.errors import DataError, SuiteError
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 
 class _Err(Exception):
@@ -131,7 +131,7 @@ def test_dotted_group_field_in_a_check(tmp_path):
 
 
 def test_list_valued_groups_count_an_item_in_every_group(tmp_path):
-    from pytest_misalign.scoring import ItemOutcome, TaskOutcome
+    from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
 
     suite, task = _suite(tmp_path, "      file: [a.jsonl, b.jsonl]",
                          checks="[{group_accuracy: {by: meta.tags, min: 0.0, min_n: 1}}]")
@@ -200,7 +200,7 @@ def test_an_unreachable_hub_dataset_is_tried_once_per_session(tmp_path, monkeypa
     retries (~20 s) are paid once, the other tasks are skipped at once with the same reason."""
     import datasets
 
-    from pytest_misalign import data
+    from pytest_misalign.data import load as data
     from pytest_misalign.errors import DataUnavailable
 
     calls = []

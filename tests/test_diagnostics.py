@@ -11,10 +11,10 @@ import pytest
 from statsmodels.stats.proportion import binom_test
 
 from pytest_misalign.checks import run_check, run_suite_check
-from pytest_misalign.diagnostics import CONSTANT_MIN_ITEMS, CONSTANT_SHARE, diagnose
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome, matches
+from pytest_misalign.scoring.diagnostics import CONSTANT_MIN_ITEMS, CONSTANT_SHARE, diagnose
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome, matches
 from pytest_misalign.spec import CheckSpec, parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 SENTIMENT = ["positive", "negative"]
 

@@ -7,9 +7,9 @@ import pytest
 import fake_backend
 from helpers import FAKE_CONFTEST
 from pytest_misalign.errors import SuiteError
-from pytest_misalign.outcomes import EXIT_BROKEN_SETUP
+from pytest_misalign.session.outcomes import EXIT_BROKEN_SETUP
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 GOOD_TASK = """\
 suite: s
@@ -171,7 +171,7 @@ def test_answer_as_choice_text_or_index(tmp_path):
 # ------------------------------------------------------------------------------------------------
 import yaml  # noqa: E402
 
-from pytest_misalign import yamlio  # noqa: E402
+from pytest_misalign.spec import yamlio  # noqa: E402
 
 DEEP_CI_CONFIG = "jobs: " + "[" * 5000 + "]" * 5000 + "\n"  # beyond any parser's nesting limit
 

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from pytest_misalign import probes, stats
+from pytest_misalign.scoring import probes
+from pytest_misalign import stats
 from pytest_misalign.backends.base import LoglikelihoodResult
 from pytest_misalign.checks import run_check
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome, score_task
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome, score_task
 from pytest_misalign.spec import CheckSpec, parse_suite_file
 
 from helpers import one_task

@@ -10,7 +10,7 @@ import pytest
 
 import fake_backend
 from helpers import CAPITALS_SUITE, FAKE_CONFTEST
-from pytest_misalign.outcomes import EXIT_BROKEN_SETUP
+from pytest_misalign.session.outcomes import EXIT_BROKEN_SETUP
 
 OFFLINE_HUB_SUITE = """\
 suite: mixed

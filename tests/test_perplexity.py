@@ -13,7 +13,7 @@ import pytest
 
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 LAW = [f"The court heard case number {i} and ruled on it{' after a long hearing' * (i % 3)}." for i in range(12)]
 GENERAL = [f"Bees visit {i} flowers on a sunny day{' in the garden' * (i % 4)}." for i in range(12)]

@@ -11,7 +11,7 @@ from reference import ref_rolling
 from pytest_misalign.backends.base import BackendBase, ModelInfo
 from pytest_misalign.backends.errors import ModelLoadError
 from pytest_misalign.backends.tokenized import rolling_windows
-from pytest_misalign.cache import CachedBackend
+from pytest_misalign.backends.cache import CachedBackend
 
 LONG = ("The court held that the contract was void because one party lacked capacity at the time of "
         "signing. On appeal, the judgment was affirmed, and the costs were awarded to the respondent, "

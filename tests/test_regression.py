@@ -10,12 +10,12 @@ import pytest
 from scipy.stats import binomtest
 from statsmodels.stats.proportion import proportion_confint
 
-from pytest_misalign.baseline import BaselineTask, ItemMatch, compare, match_items
-from pytest_misalign.regression import regression_tests, run_regression
-from pytest_misalign.scoring import ItemOutcome, TaskOutcome
+from pytest_misalign.baseline.match import BaselineTask, ItemMatch, compare, match_items
+from pytest_misalign.baseline.regression import regression_tests, run_regression
+from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import RegressionSpec, parse_suite_file
 from helpers import one_task
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_a_real_results_file_matches_by_key_and_groups_by_fields(pytester):
     import fake_backend
     from helpers import CAPITALS_SUITE, FAKE_CONFTEST
 
-    from pytest_misalign.baseline import load_baseline
+    from pytest_misalign.baseline.match import load_baseline
 
     pytester.makeconftest(FAKE_CONFTEST)
     fake_backend.KNOWN.clear()
@@ -337,9 +337,9 @@ def test_a_real_results_file_matches_by_key_and_groups_by_fields(pytester):
 def test_a_results_file_from_an_unfinished_run_is_refused_by_every_reader(tmp_path):
     """What `mark_incomplete` leaves behind (a crashed or still-running session) has no tasks: read as
     a baseline it would silently add no regression test, so baseline and compare both refuse it."""
-    from pytest_misalign.baseline import BaselineError, load_baseline
-    from pytest_misalign.compare import CompareError, load_run
-    from pytest_misalign.results import mark_incomplete
+    from pytest_misalign.baseline.match import BaselineError, load_baseline
+    from pytest_misalign.report.compare import CompareError, load_run
+    from pytest_misalign.report.results import mark_incomplete
 
     path = tmp_path / "results.json"
     mark_incomplete(path)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pytest_misalign.scoring import extract_number, matches, normalize, predict_choice
+from pytest_misalign.scoring.score import extract_number, matches, normalize, predict_choice
 
 
 def test_acc_takes_argmax_of_summed_loglikelihood():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from helpers import one_task
-from pytest_misalign.scoring import ItemOutcome
-from pytest_misalign.sequential import sequences
-from pytest_misalign.sequential.monitors import MONITORS, View, unmonitored
+from pytest_misalign.scoring.score import ItemOutcome
+from pytest_misalign.stats import sequences
+from pytest_misalign.checks.monitor import MONITORS, View, unmonitored
 from pytest_misalign.sequential.plan import make_plan
 
 CS = sequences.cs_interval  # the bounded-mean sequence (verified against confseq in test_stats_*)

@@ -4,7 +4,7 @@ item by item without a model."""
 import pytest
 
 from helpers import one_task
-from pytest_misalign.scoring import ItemOutcome
+from pytest_misalign.scoring.score import ItemOutcome
 from pytest_misalign.sequential import SequentialRun, check_result
 from pytest_misalign.sequential.run import SEQUENCE_SHARE
 

@@ -19,7 +19,7 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar  # noqa: 
 from statsmodels.stats.multitest import multipletests  # noqa: E402
 
 from pytest_misalign import stats as S  # noqa: E402
-from pytest_misalign.stats import (  # noqa: E402
+from pytest_misalign.stats import (
     cluster_bootstrap,
     holm,
     max_gap_bounds,

@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_misalign.stats.sequential import (difference_cs, mean_cs, paired_cs, predmix_eb_cs,
-                                              predmix_eb_lower)
+from pytest_misalign.stats.sequential import (
+    difference_cs,
+    mean_cs,
+    paired_cs,
+    predmix_eb_cs,
+    predmix_eb_lower,
+)
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "confseq_predmix_reference.json").read_text())
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from helpers import FAKE_CONFTEST
 from pytest_misalign.errors import MisalignError
-from pytest_misalign.outcomes import EXIT_BROKEN_SETUP
+from pytest_misalign.session.outcomes import EXIT_BROKEN_SETUP
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import prepare_task
-from pytest_misalign.yamlio import looks_like_suite
+from pytest_misalign.tasks.prepare import prepare_task
+from pytest_misalign.spec.yamlio import looks_like_suite
 
 SUITES_DIR = Path(__file__).resolve().parents[1] / "suites"
 SOURCES = {p.name: p.read_bytes() for p in sorted(SUITES_DIR.glob("*.yaml"))}

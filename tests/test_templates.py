@@ -9,7 +9,7 @@ import fake_backend
 from helpers import BBQ_DIR, FAKE_CONFTEST, SUITE_CHECKS
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks import prepare_task
+from pytest_misalign.tasks.prepare import prepare_task
 
 TEMPLATE_SUITE = """\
 suite: cf

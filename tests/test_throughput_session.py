@@ -8,7 +8,7 @@ import fake_backend  # tests/ is on sys.path
 import pytest
 from helpers import CAPITALS_SUITE, TESTS_DIR
 
-from pytest_misalign.progress import ListSink, TaskProgress, format_bar, format_duration
+from pytest_misalign.session.progress import ListSink, TaskProgress, format_bar, format_duration
 
 # A fake backend WITH a fingerprint (the model name), so that the result cache applies to it.
 FINGERPRINTED_CONFTEST = f"""

@@ -41,13 +41,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Iterator, Sequence
 
-from .base import (
-    BackendBase,
-    GenerationRequest,
-    LoglikelihoodRequest,
-    LoglikelihoodResult,
-    Progress,
-)
+from .base import BackendBase, GenerationRequest, LoglikelihoodRequest, LoglikelihoodResult, Progress
 
 TokenPair = tuple[list[int], list[int]]
 OnDone = Callable[[list[int]], None]

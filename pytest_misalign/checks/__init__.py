@@ -38,9 +38,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..diagnostics import TaskDiagnostics, diagnose
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.diagnostics import TaskDiagnostics, diagnose
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .accuracy import check_accuracy, check_group_accuracy
 from .common import abs_interval as _abs_interval
 from .common import bootstrap as _bootstrap
@@ -59,7 +59,17 @@ from .scores import check_score, check_score_gap
 from .classification import check_class_gap, check_class_metric
 from .paired import PairClusterError, PairedTable, pair_cells, paired_tables
 from .perplexity import check_perplexity, check_perplexity_ratio
-from .result import FAIL, GATES, INCONCLUSIVE, INTERVAL_NAMES, N_RESAMPLES, PASS, CheckResult, GroupStat, Limit
+from .result import (
+    FAIL,
+    GATES,
+    INCONCLUSIVE,
+    INTERVAL_NAMES,
+    N_RESAMPLES,
+    PASS,
+    CheckResult,
+    GroupStat,
+    Limit,
+)
 from .suite import SUITE_CHECKS, SuiteCheckFn, check_shift, check_spread, run_suite_check
 
 CheckFn = Callable[[CheckSpec, TaskOutcome, str], CheckResult]

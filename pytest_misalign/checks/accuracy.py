@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import stats
-from ..diagnostics import diagnose
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.diagnostics import diagnose
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .common import (
     bootstrap,
     bootstrap_method,

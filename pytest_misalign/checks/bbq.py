@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import stats
-from ..bbq import BBQItem, ItemCounts, bias_score, classify, field_names, scores
-from ..diagnostics import diagnose
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from .bbq_scores import BBQItem, ItemCounts, bias_score, classify, field_names, scores
+from ..scoring.diagnostics import diagnose
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .common import abs_interval, clusters_of, constant_reason, degenerate_text, verdict_of
 from .result import INCONCLUSIVE, N_RESAMPLES, CheckResult
 

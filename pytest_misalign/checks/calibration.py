@@ -17,8 +17,8 @@ import numpy as np
 
 from .. import stats
 from ..errors import DataError
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from ..stats import calibration as cal
 from .common import clusters_of, split_min_n, group_stats, verdict_of
 from .result import FAIL, INCONCLUSIVE, N_RESAMPLES, PASS, CheckResult, Limit

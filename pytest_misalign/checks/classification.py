@@ -18,8 +18,8 @@ import numpy as np
 from ..errors import SuiteError
 from ..metrics import classification as cls
 from ..metrics.bootstrap import bootstrap
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .common import bounds_of, verdict_of
 from .metric_gap import MetricGroup, clusters, group_labels, interval_method, metric_gap
 from .result import N_RESAMPLES, CheckResult

@@ -7,9 +7,9 @@ from typing import Iterable
 import numpy as np
 
 from .. import stats
-from ..diagnostics import TaskDiagnostics
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.diagnostics import TaskDiagnostics
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .result import _DECIMALS, INCONCLUSIVE, N_RESAMPLES, PASS, GroupStat
 
 Bounds = tuple[float | None, float | None]

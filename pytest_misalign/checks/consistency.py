@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from .. import stats
-from ..diagnostics import diagnose
-from ..scoring import TaskOutcome, normalize
-from ..spec import CheckSpec
+from ..scoring.diagnostics import diagnose
+from ..scoring.score import TaskOutcome, normalize
+from ..spec.model import CheckSpec
 from .common import bounds_of, constant_reason, degenerate_text, group_stats, nearest_bound, verdict_of
 from .result import INCONCLUSIVE, CheckResult
 

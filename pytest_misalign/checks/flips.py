@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import stats
-from ..spec import CheckSpec
+from ..spec.model import CheckSpec
 from .result import N_RESAMPLES, Limit
 
 

@@ -31,12 +31,21 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from .. import probes, stats
+from ..scoring import probes
+from .. import stats
 from ..errors import DataError
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
-from .common import (abs_interval, cap_for_small_groups, clusters_of, group_stats, small_group_note, split_min_n,
-                     too_few_groups, verdict_of)
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
+from .common import (
+    abs_interval,
+    cap_for_small_groups,
+    clusters_of,
+    group_stats,
+    small_group_note,
+    split_min_n,
+    too_few_groups,
+    verdict_of,
+)
 from .paired import pair_clusters
 from .result import INCONCLUSIVE, N_RESAMPLES, CheckResult
 

@@ -8,10 +8,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..diagnostics import diagnose
+from ..scoring.diagnostics import diagnose
 from ..metrics.bootstrap import Interval, bootstrap
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .common import abs_interval, bounds_of, constant_reason, degenerate_text, verdict_of
 from .result import INCONCLUSIVE, N_RESAMPLES, PASS, CheckResult
 

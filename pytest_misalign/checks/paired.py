@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import stats
-from ..diagnostics import diagnose
+from ..scoring.diagnostics import diagnose
 from ..errors import DataError
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .common import (
     abs_interval,
     bounds_of,

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..perplexity import document_arrays, group_perplexity, task_perplexity
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.documents import document_arrays, group_perplexity, task_perplexity
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from ..stats.perplexity import UNIT_KEYS, PerplexityBootstrap, perplexity_bootstrap
 from .common import bounds_of, cap_for_small_groups, clusters_of, degenerate_text, verdict_of
 from .result import INCONCLUSIVE, N_RESAMPLES, CheckResult

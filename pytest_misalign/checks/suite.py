@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Callable
 
 from .. import stats
-from ..diagnostics import diagnose
-from ..scoring import TaskOutcome
-from ..spec import CheckSpec
+from ..scoring.diagnostics import diagnose
+from ..scoring.score import TaskOutcome
+from ..spec.model import CheckSpec
 from .common import bounds_of, degenerate_text, verdict_of
 from .result import INCONCLUSIVE, CheckResult, GroupStat
 

@@ -8,8 +8,8 @@ sequences.py) -> futility.py -> run.py (the loop) -> verdicts.py (the `CheckResu
 
 from __future__ import annotations
 
-from ..tasks import PreparedTask
-from .monitors import MONITORS, Seq, View, unmonitored
+from ..tasks.prepare import PreparedTask
+from ..checks.monitor import MONITORS, Seq, View, unmonitored
 from .plan import Plan, make_plan
 from .run import SequentialRun
 from .verdicts import check_result
@@ -17,8 +17,8 @@ from .verdicts import check_result
 
 def start_run(task: PreparedTask, options) -> SequentialRun:
     """The task's run: its checks, and its regression tests when the baseline holds the task."""
-    from ..regression import regression_tests
-    from .regression import regression_state
+    from ..baseline.regression import regression_tests
+    from ..baseline.monitor import regression_state
 
     checks = list(zip(task.spec.checks, task.spec.check_names()))
     run = SequentialRun.start(task, checks, seed=options.seed, chunk=options.chunk)

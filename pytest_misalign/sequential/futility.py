@@ -14,9 +14,9 @@ from __future__ import annotations
 import itertools
 
 from ..checks import INCONCLUSIVE, run_check
-from ..scoring import ItemOutcome, TaskOutcome
-from ..spec import CheckSpec
-from .monitors import MonitorFn, View, at_confidence
+from ..scoring.score import ItemOutcome, TaskOutcome
+from ..spec.model import CheckSpec
+from ..checks.monitor import MonitorFn, View, at_confidence
 
 FUTILITY_KINDS = ("accuracy", "group_accuracy", "gap")
 MAX_GROUPS = 4

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..spec import CheckSpec
-from ..tasks import PreparedTask
+from ..spec.model import CheckSpec
+from ..tasks.prepare import PreparedTask
 
 
 @dataclass(frozen=True)

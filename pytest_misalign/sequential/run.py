@@ -20,11 +20,11 @@ from typing import Callable
 
 from ..backends.base import Backend, Progress
 from ..checks import INCONCLUSIVE, CheckResult, run_check
-from ..scoring import ItemOutcome, TaskOutcome, score_task
-from ..spec import CheckSpec
-from ..tasks import PreparedTask
+from ..scoring.score import ItemOutcome, TaskOutcome, score_task
+from ..spec.model import CheckSpec
+from ..tasks.prepare import PreparedTask
 from .futility import futile, supports_futility
-from .monitors import MONITORS, MonitorFn, Seq, View, unmonitored
+from ..checks.monitor import MONITORS, MonitorFn, Seq, View, unmonitored
 from .plan import Plan, make_plan
 
 DECIDED, FUTILE, FINAL, FULL = "decided", "futile", "final", "unmonitored"

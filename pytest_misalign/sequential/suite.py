@@ -13,10 +13,10 @@ from typing import Callable
 
 from ..checks import INCONCLUSIVE, CheckResult, run_suite_check
 from ..checks.common import bounds_of, verdict_of
-from ..spec import CheckSpec
-from .monitors import METHOD, Seq, View, at_confidence, correctness, mean_of
+from ..spec.model import CheckSpec
+from ..checks.monitor import METHOD, Seq, View, at_confidence, correctness, mean_of
 from .run import SEQUENCE_SHARE, SequentialRun
-from .sequences import largest_abs_difference
+from ..stats.sequences import largest_abs_difference
 
 
 def _accuracy(run: SequentialRun, alpha: float):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..checks import INCONCLUSIVE, CheckResult
-from .monitors import at_confidence
+from ..checks.monitor import at_confidence
 from .run import DECIDED, FINAL, FULL, FUTILE, CheckState, SequentialRun
 
 

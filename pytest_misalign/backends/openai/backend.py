@@ -31,7 +31,15 @@ from .. import hf_tokenizer
 from ..base import GenerationRequest, ModelConfig, ModelInfo, Progress
 from ..errors import ModelLoadError
 from ..model_args import reject_unknown
-from ..tokenized import GenerationItem, OnDone, ScoringStats, TokenizedBackend, TokenPair, dedup, truncate_at_stop
+from ..tokenized import (
+    GenerationItem,
+    OnDone,
+    ScoringStats,
+    TokenizedBackend,
+    TokenPair,
+    dedup,
+    truncate_at_stop,
+)
 from . import payload, server
 from .client import Client, ServerError, display_url
 from .payload import ResponseError
