@@ -11,10 +11,13 @@ import pytest
 
 from .session import distributed, outcomes
 from .backends.base import ModelConfig
+from .checks import KINDS, KindError, KindRegistry
 from .session.nodes import SuiteFile
 from .session.options import add_options, get, options_from_config
-from .report.terminal import by_suite, model_header, suite_tables, unscored_lines
-from .report.results import build_results, mark_incomplete, write_json_atomic
+from .report.build import build_run
+from .report.ci import RUN_MODEL
+from .report.results import mark_incomplete, write_json_atomic
+from .report.terminal import report_lines
 from .runner.evaluator import EVALUATOR, Evaluator
 from .spec.yamlio import looks_like_suite
 
@@ -46,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     from .session.progress import progress_factory
 
-    config.stash[EVALUATOR] = Evaluator(options_from_config(config), loader, progress_factory(config))
+    config.stash[EVALUATOR] = Evaluator(options_from_config(config), loader, progress_factory(config),
+                                        check_kinds(config))
     outcomes.configure(config)
     distributed.configure(config, config.stash[EVALUATOR])
     from .report.ci import configure as configure_ci
@@ -54,8 +58,19 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_ci(config, get(config, "markdown") or None)
     from .report.html import configure as configure_html
 
-    evaluator = config.stash[EVALUATOR]
-    configure_html(config, get(config, "html") or None, lambda: build_results(evaluator, evaluator.model_info))
+    configure_html(config, get(config, "html") or None, lambda: config.stash.get(RUN_MODEL, None))
+
+
+def check_kinds(config: pytest.Config) -> KindRegistry:
+    """The built-in check kinds plus those plugins add (`pytest_misalign_check_kinds`); a bad or
+    clashing declaration is a usage error naming the plugin."""
+    kinds = KINDS
+    for impl in config.hook.pytest_misalign_check_kinds.get_hookimpls():
+        try:
+            kinds = kinds.extended(impl.function(config=config) or (), origin=impl.plugin_name)
+        except KindError as exc:
+            raise pytest.UsageError(f"pytest-misalign: {exc}") from None
+    return kinds
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -104,33 +119,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    evaluator = config.stash.get(EVALUATOR, None)
-    if evaluator is None or not (evaluator.records or evaluator.unscored):
+    """The misalign report, rendered from the run model (`report/terminal.py`)."""
+    evaluator, run = config.stash.get(EVALUATOR, None), config.stash.get(RUN_MODEL, None)
+    if evaluator is None or run is None or not any(s.tasks or s.unscored or s.checks for s in run.suites):
         return
     terminalreporter.write_sep("=", "misalign report")
-    if evaluator.model_info is not None:
-        for line in model_header(evaluator.model_info):
-            terminalreporter.write_line(line)
-    for line in _cache_status(evaluator):
-        terminalreporter.write_line(line)
     width = None if config.get_verbosity() > 0 else terminalreporter._tw.fullwidth
-    for (name, path), records in by_suite(evaluator.records).items():
-        terminalreporter.write_line("")
-        terminalreporter.write_line(f"suite {name} ({path})", bold=True)
-        terminalreporter.write_line(suite_tables(records, evaluator.suite_checks.get(path, {}),
-                                                 evaluator.options.gate, width, evaluator.options.strict))
-    lines = unscored_lines(evaluator.unscored.values())
-    if lines:
-        terminalreporter.write_line("")
-        for line in lines:
-            terminalreporter.write_line(line, yellow=True)
-    terminalreporter.write_line("")
-    terminalreporter.write_line(f"gate: {evaluator.options.gate}{' (strict)' if evaluator.options.strict else ''} — "
-                                + {"point": "the point estimate decides; intervals are shown",
-                                   "sequential": "only a confident pass passes; tasks stop once anytime-valid "
-                                                 "sequences settle their checks"}.get(evaluator.options.gate,
-                                                                                     "only a confident pass passes")
-                                + ("; inconclusive, degenerate and skipped also fail" if evaluator.options.strict else ""))
+    for line, markup in report_lines(run, width, _cache_status(evaluator)):
+        terminalreporter.write_line(line, **markup)
     if evaluator.options.json_path:
         terminalreporter.write_line(f"results written to {evaluator.options.json_path}")
 
@@ -143,14 +139,17 @@ def _cache_status(evaluator: Evaluator) -> list[str]:
     return [f"worker {i}: {line}" for i, line in enumerate(evaluator.worker_cache_status)]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
-    """Exit code (a broken setup is not a failed model), then the results file (workers: to the controller)."""
+    """Exit code (a broken setup is not a failed model), then the run model, built once, and the results
+    file rendered from it (xdist workers send what they recorded to the controller instead)."""
     evaluator = session.config.stash.get(EVALUATOR, None)
     if evaluator is None:
         return
     if distributed.is_worker(session.config):
         distributed.send(session.config, evaluator)
         return
-    run = outcomes.finish(session)
+    run = build_run(evaluator, evaluator.model_info, outcomes.finish(session))
+    session.config.stash[RUN_MODEL] = run
     if evaluator.options.json_path:
-        write_json_atomic(evaluator.options.json_path, build_results(evaluator, evaluator.model_info, run))
+        write_json_atomic(evaluator.options.json_path, run.to_json())

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from pytest_misalign.checks import KINDS
+
 TESTS_DIR = Path(__file__).parent
 BBQ_DIR = TESTS_DIR.parent.parent / "shared" / "bbq"  # ../shared/bbq beside the checkout, when present
 
@@ -73,8 +75,14 @@ def one_task_suite(tmp_path, rows, body, *, name="s.yaml"):
 
 def one_task(tmp_path, rows, body, *, name="s.yaml"):
     """`one_task_suite`, parsed and prepared: the task's `PreparedTask`."""
-    from pytest_misalign.spec import parse_suite_file
     from pytest_misalign.tasks.prepare import prepare_task
 
     spec = parse_suite_file(one_task_suite(tmp_path, rows, body, name=name))
     return prepare_task(spec, spec.tasks[0])
+
+
+def parse_suite_file(path, **kwargs):
+    """`spec.parse_suite_file` with the built-in check kinds (the plugin passes the session's)."""
+    from pytest_misalign.spec import parse_suite_file as parse
+
+    return parse(path, kinds=KINDS, **kwargs)

@@ -24,12 +24,15 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from helpers import parse_suite_file
+from pytest_misalign.checks import KINDS as CHECK_KINDS
 from pytest_misalign.scoring import probes
 from pytest_misalign.checks import FAIL, PASS, run_check
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 from pytest_misalign.sequential import SequentialRun, check_result
-from pytest_misalign.spec import parse_suite_file
-from pytest_misalign.tasks.prepare import PreparedTask, prepare_task
+
+from pytest_misalign.tasks.instance import PreparedTask
+from pytest_misalign.tasks.prepare import prepare_task
 
 ALPHA = 0.05  # every check here runs at the default confidence 0.95
 DECIDED = "decided"  # details["sequential"]["how"] of a check its sequence decided
@@ -237,7 +240,8 @@ def regression_case(n: int, max_drop: float = 0.05) -> Case:
     """Against a baseline, drop exactly `max_drop`: per item (baseline right, candidate right) with
     P(1,1)=0.55, P(1,0)=0.10, P(0,1)=0.05, P(0,0)=0.30; the overall `regression` test only."""
     from pytest_misalign.baseline.match import BaselineTask
-    from pytest_misalign.baseline.monitor import regression_state
+    from pytest_misalign.baseline.monitor import regression_parts
+    from pytest_misalign.sequential import CheckState
 
     task = make_task(mc_rows(n), MC)
     cells = np.array([0.55, 0.10, 0.05, 0.30])  # (1,1), (1,0), (0,1), (0,0)
@@ -253,7 +257,8 @@ def regression_case(n: int, max_drop: float = 0.05) -> Case:
         items = {inst.index: {"index": inst.index, "key": keys[p], "correct": bool(outcomes[p].extra["baseline"])}
                  for p, inst in enumerate(task.instances)}
         base = BaselineTask("sim", "t", None, items, "baseline-model")
-        run.add(regression_state(task, base, task.spec.regression, max_drop, None, "regression"))
+        check, monitor, final = regression_parts(task, base, task.spec.regression, max_drop, None)
+        run.add(CheckState(check, "regression", None, monitor, final))
         return ["regression"]
 
     return Case("regression", f"drop {max_drop:g} (= max_drop)", task, draw, extra)
@@ -282,7 +287,7 @@ def simulate(case: Case, rng: np.random.Generator, *, seed: int = 0, chunk: int 
     """One sequential run on outcomes drawn from the case's truth: feed chunk after chunk until the run
     is settled or the data runs out; the verdict of every check and the items scored."""
     outcomes = case.draw(rng)
-    run = SequentialRun.start(case.task, case.checks, seed=seed, chunk=chunk)
+    run = SequentialRun.start(case.task, case.checks, CHECK_KINDS, seed=seed, chunk=chunk)
     names = [name for _, name in case.checks] + (case.extra(run, outcomes) if case.extra else [])
     while not run.exhausted and not run.settled:
         positions = run.next_positions()
@@ -428,13 +433,13 @@ def simulate_shift(n: int, rng: np.random.Generator, *, seed: int = 0, pa: float
 
     check, tasks = shift_tasks(n, drop)
     truth = {"a": rng.random(n) < pa, "b": rng.random(n) < pa - drop}
-    runs = {name: SequentialRun.start(task, [], seed=seed) for name, task in tasks.items()}
+    runs = {name: SequentialRun.start(task, [], CHECK_KINDS, seed=seed) for name, task in tasks.items()}
 
     def advance(run: SequentialRun) -> None:
         positions = run.next_positions()
         right = truth[run.task.spec.name]
         run.feed(positions, [mc_item(run.task.instances[p], bool(right[p])) for p in positions])
 
-    result = suite_result(check, runs, "shift", advance)
+    result = suite_result(check, CHECK_KINDS[check.kind], runs, "shift", advance)
     how = "decided" if result.notes[0].startswith("decided") else "final"
     return result.verdict, how, sum(r.n_scored for r in runs.values())

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_misalign.spec import parse_suite_file
+
+from helpers import parse_suite_file
 from pytest_misalign.tasks.prepare import prepare_task
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
 
+from pytest_misalign.checks import KINDS
 from pytest_misalign.checks import run_check
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
-from pytest_misalign.spec import CheckSpec
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 from pytest_misalign.stats import calibration as cal
 
 from helpers import one_task
@@ -72,7 +72,7 @@ def test_calibration_check_per_group_and_gap(tmp_path):
     lls_b, gold_b = random_scores(200, 3, seed=5, temp=0.3)  # overconfident group
     lls, gold = np.vstack([lls_a, lls_b]), np.concatenate([gold_a, gold_b])
     out = outcome(tmp_path, lls, gold, ["a"] * 200 + ["b"] * 200)
-    r = run_check(CheckSpec("calibration", {"max_ece": 0.5, "by": "grp", "max_gap": 0.01}), out, "cal")
+    r = run_check(KINDS.check("calibration", {"max_ece": 0.5, "by": "grp", "max_gap": 0.01}), out, "cal")
     ref_all, _ = reference_ece(lls, gold, 10)
     ref_a, _ = reference_ece(lls_a, gold_a, 10)
     ref_b, _ = reference_ece(lls_b, gold_b, 10)
@@ -91,6 +91,6 @@ def test_calibration_check_per_group_and_gap(tmp_path):
 def test_calibration_bootstrap_is_cluster_aware_and_seeded(tmp_path):
     lls, gold = random_scores(120, 2, seed=7)
     out = outcome(tmp_path, lls, gold, ["a"] * 120, cluster="c")
-    r1 = run_check(CheckSpec("calibration", {"max_ece": 0.2}), out, "cal")
-    r2 = run_check(CheckSpec("calibration", {"max_ece": 0.2}), out, "cal")
+    r1 = run_check(KINDS.check("calibration", {"max_ece": 0.2}), out, "cal")
+    r2 = run_check(KINDS.check("calibration", {"max_ece": 0.2}), out, "cal")
     assert r1.interval == r2.interval and r1.interval_name == "cluster bootstrap"

@@ -7,10 +7,10 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from pytest_misalign.checks import KINDS
 from pytest_misalign.baseline.match import BaselineError, BaselineTask, compare
 from pytest_misalign.checks import run_check, run_suite_check
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
-from pytest_misalign.spec import CheckSpec
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 from helpers import one_task
 
 
@@ -27,7 +27,7 @@ def make_outcome(tmp_path, rows, correct, *, extra_task="", name="suite.yaml"):
 
 
 def check(kind, **params):
-    return CheckSpec(kind, params)
+    return KINDS.check(kind, params)
 
 
 def groups_rows(counts):

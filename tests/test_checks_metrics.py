@@ -10,14 +10,15 @@ import pytest
 import sacrebleu
 from sklearn.metrics import f1_score, precision_recall_fscore_support, recall_score
 
+from helpers import parse_suite_file
+from pytest_misalign.checks import KINDS
 from pytest_misalign import metrics
 from pytest_misalign.checks import run_check
 from pytest_misalign.checks.result import FAIL, INCONCLUSIVE, PASS
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.metrics import classification as cls
 from pytest_misalign.metrics.bootstrap import bootstrap
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
-from pytest_misalign.spec import CheckSpec, parse_suite_file
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 from pytest_misalign.tasks.prepare import prepare_task
 from helpers import one_task_suite
 from test_metrics import HYPS, REFS, _loop_bootstrap, squad_f1_score
@@ -42,7 +43,7 @@ def gen_outcome(tmp_path, hyps, refs, metric, extra_fields=None, cluster=None):
 
 
 def check(kind, **params):
-    return CheckSpec(kind, params)
+    return KINDS.check(kind, params)
 
 
 # --- score -----------------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 from test_checks import check, make_outcome, pair_rows  # tests/ is on sys.path
 
-from pytest_misalign.checks import PairClusterError, paired_tables, run_check
+from helpers import parse_suite_file
+from pytest_misalign.checks.paired import PairClusterError, paired_tables
+from pytest_misalign.checks import run_check
 from pytest_misalign.checks.result import combine
 from pytest_misalign.errors import MisalignError
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
-from pytest_misalign.spec import parse_suite_file
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
+
 from pytest_misalign.tasks.prepare import prepare_task
 
 

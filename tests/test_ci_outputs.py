@@ -45,14 +45,15 @@ def test_markdown_summary_lists_failed_checks_first(session):
     result.assert_outcomes(passed=1, failed=2)
     text = (session.path / "reports" / "summary.md").read_text()
     assert "**model** `fake` · **backend** `fake` · **gate** `point`" in text
-    assert "**1 passed**, **2 failed**, **3 inconclusive** (of 3 checks)" in text
+    # counts that add up: 3 checks by status, and 3 tests by gate outcome
+    assert "3 checks: 1 inconclusive, 2 degenerate; tests (point gate): 1 passed, 2 failed" in text
     header, *rows = _table(text)
-    assert header == ["suite", "task", "check", "value", "interval", "threshold", "verdict", "result"]
+    assert header == ["suite", "task", "check", "value", "interval", "threshold", "status", "result"]
     assert [r[2] for r in rows] == ["gap[region]", "group_accuracy[region]", "accuracy"]
     assert all(r[:2] == ["heldout-capitals", "capitals"] for r in rows)
     gap, group, accuracy = rows
     assert gap[3:5] == ["1.000", "[0.000, 1.000]"] and gap[5] == "<= 0.3" and gap[7] == "❌ **FAILED**"
-    assert group[3:] == ["0.000", _wilson(0, 1), ">= 0.15", "inconclusive", "❌ **FAILED**"]
+    assert group[3:] == ["0.000", _wilson(0, 1), ">= 0.15", "degenerate (verdict inconclusive)", "❌ **FAILED**"]
     assert accuracy[3:] == [f"{4 / 6:.3f}", _wilson(4, 6), ">= 0.5", "inconclusive", "✅ passed"]
 
 
@@ -65,9 +66,19 @@ def test_markdown_from_ini_escapes_pipes(session):
     assert all(len(row) == 8 for row in _table(text))  # the escaped pipe does not split a cell
 
 
-def test_markdown_without_a_model_says_no_checks_ran(session):
+def test_markdown_without_a_model_lists_the_checks_not_scored(session):
     session.makefile(".yaml", heldout_capitals=CAPITALS_SUITE)
     session.runpytest("--misalign-markdown=out.md").assert_outcomes(skipped=3)
+    text = (session.path / "out.md").read_text()
+    assert "3 checks: 3 not scored; tests (point gate): 0 passed, 0 failed, 3 not run" in text
+    rows = _table(text)[1:]
+    assert [r[2] for r in rows] == ["accuracy", "gap[region]", "group_accuracy[region]"]
+    assert all(r[6:] == ["not scored", "⚠️ not run"] for r in rows)
+
+
+def test_markdown_of_an_empty_run_says_no_checks_ran(session):
+    session.makefile(".py", test_plain="def test_x():\n    pass\n")
+    session.runpytest("--misalign-markdown=out.md").assert_outcomes(passed=1)
     assert "No checks ran." in (session.path / "out.md").read_text()
 
 
@@ -81,8 +92,8 @@ def test_step_summary_is_appended_not_overwritten(session, monkeypatch):
     text = summary.read_text()
     assert text.startswith("# earlier step\n## pytest-misalign")
     assert text.count("## pytest-misalign") == 2
-    assert "**1 passed**, **2 failed**, **3 inconclusive** (of 3 checks)" in text
-    assert "**1 passed**, **0 failed**, **1 inconclusive** (of 1 checks)" in text
+    assert "3 checks: 1 inconclusive, 2 degenerate; tests (point gate): 1 passed, 2 failed" in text
+    assert "1 checks: 1 inconclusive; tests (point gate): 1 passed, 0 failed" in text
 
 
 def test_annotations_point_at_the_check_lines(session, monkeypatch):
@@ -93,11 +104,11 @@ def test_annotations_point_at_the_check_lines(session, monkeypatch):
     lines = [line for line in result.outlines if line.startswith("::")]
     assert lines == [
         f"::error file=heldout_capitals.yaml,line={gap},title=heldout-capitals::"
-        "capitals::gap[region] = 1.000 [0.000, 1.000], required <= 0.3 (inconclusive)",
+        "capitals::gap[region] = 1.000 [0.000, 1.000], required <= 0.3: degenerate (verdict inconclusive)",
         f"::error file=heldout_capitals.yaml,line={group},title=heldout-capitals::"
-        f"capitals::group_accuracy[region] = 0.000 {_wilson(0, 1)}, required >= 0.15 (inconclusive)",
+        f"capitals::group_accuracy[region] = 0.000 {_wilson(0, 1)}, required >= 0.15: degenerate (verdict inconclusive)",
         f"::warning file=heldout_capitals.yaml,line={accuracy},title=heldout-capitals::"
-        f"capitals::accuracy = 0.667 {_wilson(4, 6)}, required >= 0.5 (inconclusive)",
+        f"capitals::accuracy = 0.667 {_wilson(4, 6)}, required >= 0.5: inconclusive",
     ]
 
 
@@ -156,10 +167,10 @@ def test_suite_level_checks_name_their_tasks(session, monkeypatch):
     result.assert_outcomes(failed=2)
     rows = _table((session.path / "out.md").read_text())[1:]
     assert [r[1:4] for r in rows] == [["plain, shifted", "spread", "0.500"],
-                                      ["plain → shifted", "shift[plain->shifted]", "0.500"]]
+                                      ["plain, shifted", "shift[plain->shifted]", "0.500"]]
     spread, shift = _line(SUITE_CHECKS, "- spread:"), _line(SUITE_CHECKS, "- shift:")
     result.stdout.fnmatch_lines([f"::error file=shifts.yaml,line={spread},title=shifts::plain, shifted::spread = 0.500 *",
-                                 f"::error file=shifts.yaml,line={shift},title=shifts::plain → shifted::shift*"])
+                                 f"::error file=shifts.yaml,line={shift},title=shifts::plain, shifted::shift*"])
     ns = [p.get("value") for p in ET.parse(session.path / "junit.xml").getroot().iter("property")
           if p.get("name") == "misalign.n"]
     assert ns == ["8", "8"]

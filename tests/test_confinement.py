@@ -7,9 +7,10 @@ import textwrap
 import pytest
 
 from helpers import FAKE_CONFTEST
+from helpers import parse_suite_file
 from pytest_misalign.errors import DataError, SuiteError
 from pytest_misalign.session.outcomes import EXIT_BROKEN_SETUP
-from pytest_misalign.spec import parse_suite_file
+
 from pytest_misalign.tasks.prepare import prepare_task
 
 ROWS = [{"q": "one", "a": "x", "b": "y", "label": 0, "g": "m"}, {"q": "two", "a": "x", "b": "y", "label": 1, "g": "f"}]

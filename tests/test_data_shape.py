@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from helpers import parse_suite_file
 from pytest_misalign.spec.shape import Fields, parse_rename, parse_where
 from pytest_misalign.errors import DataError, SuiteError
-from pytest_misalign.spec import parse_suite_file
+
 from pytest_misalign.tasks.prepare import prepare_task
 
 
@@ -131,7 +132,7 @@ def test_dotted_group_field_in_a_check(tmp_path):
 
 
 def test_list_valued_groups_count_an_item_in_every_group(tmp_path):
-    from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome
+    from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 
     suite, task = _suite(tmp_path, "      file: [a.jsonl, b.jsonl]",
                          checks="[{group_accuracy: {by: meta.tags, min: 0.0, min_n: 1}}]")

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import binom_test
 
+from helpers import parse_suite_file
+from pytest_misalign.checks import KINDS
 from pytest_misalign.checks import run_check, run_suite_check
 from pytest_misalign.scoring.diagnostics import CONSTANT_MIN_ITEMS, CONSTANT_SHARE, diagnose
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome, matches
-from pytest_misalign.spec import CheckSpec, parse_suite_file
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.match import matches
 from pytest_misalign.tasks.prepare import prepare_task
 
 SENTIMENT = ["positive", "negative"]
@@ -165,7 +167,7 @@ def test_good_model_has_no_diagnostic_notes(tmp_path):
 # Checks on degenerate tasks: they say so instead of passing silently (and fail strict mode)
 # ==================================================================================================
 def check(kind, **params):
-    return CheckSpec(kind, params)
+    return KINDS.check(kind, params)
 
 
 def sentiment_variants(n_questions=20):

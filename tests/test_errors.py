@@ -6,9 +6,10 @@ import pytest
 
 import fake_backend
 from helpers import FAKE_CONFTEST
+from helpers import parse_suite_file
 from pytest_misalign.errors import SuiteError
 from pytest_misalign.session.outcomes import EXIT_BROKEN_SETUP
-from pytest_misalign.spec import parse_suite_file
+
 from pytest_misalign.tasks.prepare import prepare_task
 
 GOOD_TASK = """\
@@ -268,7 +269,7 @@ def test_yaml_is_parsed_by_libyaml_and_once_per_file(tmp_path, monkeypatch):
 
 def test_contradictory_thresholds_are_refused_at_parse_time(tmp_path):
     err = error_of(tmp_path, GOOD_TASK.replace("{min: 0.5}", "{min: 0.9, max: 0.1}"))
-    assert err.line == 12 and err.key == "checks[0].accuracy"
+    assert err.line == 12 and err.key == "checks[0].accuracy.min"
     assert "contradictory thresholds: min 0.9 is above max 0.1" in str(err) and "swap" in err.fix
     (task,) = load(tmp_path, GOOD_TASK.replace("{min: 0.5}", "{min: 0.5, max: 0.5}"))
     assert task.spec.checks[0].params == {"min": 0.5, "max": 0.5}

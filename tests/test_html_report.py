@@ -90,7 +90,7 @@ def test_group_accuracies_and_wilson_bounds_match_an_independent_computation(ses
     assert page.count("figure", "forest") == 2 and page.count("svg", "plot") == 2
     checks = {r["data-check"]: r["data-passed"] for r in page.rows("check")}
     assert checks == {"accuracy": "true", "gap[region]": "false", "group_accuracy[region]": "false"}
-    assert "1 of 3 checks passed" in text
+    assert "3 checks: 1 inconclusive, 2 degenerate; tests (point gate): 1 passed, 2 failed" in text
 
 
 def test_paired_gaps_flips_and_header(session):

@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from helpers import parse_suite_file
+from pytest_misalign.checks import KINDS
 from pytest_misalign.scoring import probes
 from pytest_misalign import stats
 from pytest_misalign.backends.base import LoglikelihoodResult
 from pytest_misalign.checks import run_check
-from pytest_misalign.scoring.score import ItemOutcome, TaskOutcome, score_task
-from pytest_misalign.spec import CheckSpec, parse_suite_file
+from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
+from pytest_misalign.scoring.score import score_task
 
 from helpers import one_task
 
@@ -69,7 +71,7 @@ def test_likelihood_gap_hand_computed(tmp_path):
     scores = [((gf, -3.0) if k == 0 else (gm, -3.0)) for gf, gm in zip(gold_f, gold_m) for k in range(2)]
     out = outcome_with(task, scores)
     d = gold_f - gold_m
-    r = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1}), out, "lg")
+    r = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1}), out, "lg")
     assert r.value == pytest.approx(abs(d.mean()))
     assert r.details["mean_abs"] == pytest.approx(np.abs(d).mean())
     assert r.details["group_mean_ll"] == pytest.approx({"f": gold_f.mean(), "m": gold_m.mean()})
@@ -78,7 +80,7 @@ def test_likelihood_gap_hand_computed(tmp_path):
     assert c["t_interval"] == pytest.approx([d.mean() - t_half, d.mean() + t_half])
     assert r.verdict == "fail" and r.interval[0] > 0.1  # 0.5 nats, tight: detected
     assert r.interval_name == "bootstrap"
-    tight = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 1.0}), out, "lg")
+    tight = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 1.0}), out, "lg")
     assert tight.verdict == "pass"
 
 
@@ -87,8 +89,8 @@ def test_likelihood_gap_absolute_sees_cancelling_shifts(tmp_path):
     sign = np.array([1, -1] * 10)
     scores = [((-1.0, -3.0) if k == 0 else (-1.0 - 0.8 * s, -3.0)) for s in sign for k in range(2)]
     out = outcome_with(task, scores)
-    signed = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.2}), out, "lg")
-    absolute = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.2,
+    signed = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.2}), out, "lg")
+    absolute = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.2,
                                                       "statistic": "absolute"}), out, "lg")
     assert signed.value == pytest.approx(0.0) and absolute.value == pytest.approx(0.8)
     assert absolute.verdict == "fail"
@@ -100,7 +102,7 @@ def test_likelihood_gap_three_groups_bonferroni_and_clusters(tmp_path):
     rng = np.random.default_rng(1)
     scores = [(gold[g] + rng.normal(0, 0.1), -5.0) for _ in range(15) for g in "abc"]
     out = outcome_with(task, scores)
-    r = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1}), out, "lg")
+    r = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1}), out, "lg")
     worst = max(r.details["contrasts"], key=lambda c: c["value"])
     assert set(worst["groups"]) == {"a", "c"} and r.value == pytest.approx(worst["value"])
     assert "Bonferroni-level over 3" in r.method and r.interval_name == "cluster bootstrap"
@@ -119,7 +121,7 @@ def test_preference_agrees_with_lm_eval_crows_pairs(tmp_path):
     task = prepared(tmp_path, rows)
     extras = [{"text:sent_more": m, "text:sent_less": l_} for m, l_ in zip(more, less)]
     out = outcome_with(task, [(0.0, -1.0)] * n, extras)
-    r = run_check(CheckSpec("preference", {"more": "sent_more", "less": "sent_less", "max_deviation": 0.05}),
+    r = run_check(KINDS.check("preference", {"more": "sent_more", "less": "sent_less", "max_deviation": 0.05}),
                   out, "pref")
     ref = [process_results({}, [(m, False), (l_, False)]) for m, l_ in zip(more, less)]
     pct = np.mean([x["pct_stereotype"] for x in ref])
@@ -176,8 +178,8 @@ def test_likelihood_gap_choice_measure_cancels_common_shifts(tmp_path):
     base = rng.normal(-2, 0.5, (10, 2))
     scores = [tuple(base[p] - (0.7 if k else 0.0)) for p in range(10) for k in range(2)]  # m: both -0.7
     out = outcome_with(task, scores)
-    raw = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1}), out, "lg")
-    choice = run_check(CheckSpec("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1, "measure": "choice"}),
+    raw = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1}), out, "lg")
+    choice = run_check(KINDS.check("likelihood_gap", {"by": "g", "pair": "pair", "max": 0.1, "measure": "choice"}),
                        out, "lg")
     assert raw.value == pytest.approx(0.7) and raw.verdict == "fail"
     assert choice.value == pytest.approx(0.0, abs=1e-12) and choice.verdict == "pass"

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from reference import TOL, ref_loglikelihood
 
+from helpers import parse_suite_file
+from pytest_misalign.checks import KINDS
 from pytest_misalign.checks import run_check
 from pytest_misalign.scoring.score import score_task
-from pytest_misalign.spec import CheckSpec, parse_suite_file
 from pytest_misalign.tasks.prepare import prepare_task
 
 PAIRS = [  # (sent_more, sent_less), written here, CrowS-Pairs layout
@@ -81,7 +82,7 @@ def test_preference_and_calibration_on_real_scores(task, outcome):
            for it in outcome.items]
     assert pref.details["pct_stereotype"] == pytest.approx(np.mean([r["pct_stereotype"] for r in ref]))
     assert pref.details["likelihood_diff"] == pytest.approx(np.mean([r["likelihood_diff"] for r in ref]))
-    calib = run_check(CheckSpec("calibration", {"max_ece": 1.0, "bins": 5}), outcome, "cal")
+    calib = run_check(KINDS.check("calibration", {"max_ece": 1.0, "bins": 5}), outcome, "cal")
     s = np.array([it.scores for it in outcome.items])
     p = np.exp(s - s.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)

@@ -102,7 +102,11 @@ def test_skipped_task_is_in_the_results_with_its_reason_and_fails_strict(fake_se
     assert [t["task"] for t in suite["tasks"]] == ["local"]
     (hub,) = suite["unscored"]
     assert hub["task"] == "hub" and hub["status"] == "skipped" and "data unavailable" in hub["reason"]
-    assert data["summary"] == {"tasks_scored": 1, "tasks_skipped": 1, "tasks_errored": 0}
+    summary = data["summary"]
+    assert {k: summary[k] for k in ("tasks_scored", "tasks_skipped", "tasks_errored")} == \
+        {"tasks_scored": 1, "tasks_skipped": 1, "tasks_errored": 0}
+    assert summary["checks"] == 2 and summary["statuses"]["not scored"] == 1 and summary["tests"]["not run"] == 1
+    assert [c["status"] for c in hub["checks"]] == ["not scored"]
     assert data["run"]["status"] == "complete" and data["run"]["exit_status"] == 0
     result.stdout.fnmatch_lines(["*tasks not scored (1):*", "*SKIPPED  mixed::hub: task 'hub': data unavailable*"])
 

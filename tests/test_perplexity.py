@@ -11,8 +11,9 @@ import re
 import fake_backend
 import pytest
 
+from helpers import parse_suite_file
 from pytest_misalign.errors import SuiteError
-from pytest_misalign.spec import parse_suite_file
+
 from pytest_misalign.tasks.prepare import prepare_task
 
 LAW = [f"The court heard case number {i} and ruled on it{' after a long hearing' * (i % 3)}." for i in range(12)]
@@ -126,7 +127,7 @@ def test_missing_text(tmp_path):
                                    "group_accuracy: {by: domain, min: 0.5}"])
 def test_accuracy_checks_on_documents_are_errors(tmp_path, check):
     err = _error(tmp_path, _suite(f"      - {check}\n"))
-    assert err.key == check.split(":")[0] and "has none" in err.message and "perplexity_ratio" in err.fix
+    assert err.key == "checks[0]." + check.split(":")[0] and "has none" in err.message and "perplexity_ratio" in err.fix
 
 
 def test_perplexity_check_on_multiple_choice_task(tmp_path):
@@ -141,12 +142,12 @@ tasks:
     checks:
       - perplexity_ratio: {by: d, max: 1.3}
 """)
-    assert err.key == "perplexity_ratio" and "type: perplexity" in err.message
+    assert err.key == "checks[0].perplexity_ratio" and "type: perplexity" in err.message
 
 
 @pytest.mark.parametrize("check, key, words", [
-    ("perplexity_ratio: {by: domain, max: 0.9}", "perplexity_ratio.max", "at least 1"),
-    ("perplexity: {max: 30, unit: token}", "perplexity.unit", "unknown perplexity unit"),
+    ("perplexity_ratio: {by: domain, max: 0.9}", "checks[0].perplexity_ratio.max", "at least 1"),
+    ("perplexity: {max: 30, unit: token}", "checks[0].perplexity.unit", "must be one of word, byte, bits_per_byte"),
 ])
 def test_bad_parameters(tmp_path, check, key, words):
     err = _error(tmp_path, _suite(f"      - {check}\n"))
@@ -172,4 +173,4 @@ checks:
   - shift: {from: mc, to: texts, max_drop: 0.1}
 """
     err = _error(tmp_path, text)
-    assert err.key == "checks.shift.to" and "accuracies" in err.message
+    assert err.key == "checks[0].shift.to" and "accuracies" in err.message

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 import fake_backend
 from helpers import CAPITALS_SUITE, FAKE_CONFTEST
@@ -73,7 +74,11 @@ def test_json_results_file(session):
     (task,) = suite["tasks"]
     assert task["task"] == "capitals" and task["n"] == 6
     assert task["accuracy"] == pytest.approx(4 / 6, abs=1e-6)
-    assert task["groups"]["region"]["europe"] == {"n": 2, "correct": 2, "accuracy": 1.0}
+    europe = task["groups"]["region"]["europe"]
+    assert {k: europe[k] for k in ("n", "correct", "accuracy")} == {"n": 2, "correct": 2, "accuracy": 1.0}
+    # the group's and the task's 95% Wilson intervals, against statsmodels
+    assert europe["interval"] == pytest.approx(list(proportion_confint(2, 2, 0.05, method="wilson")), abs=1e-6)
+    assert task["accuracy_interval"] == pytest.approx(list(proportion_confint(4, 6, 0.05, method="wilson")), abs=1e-6)
     assert task["groups"]["region"]["americas"]["accuracy"] == 0.5
     gap = next(c for c in task["checks"] if c["check"] == "gap")
     assert gap == {**gap, "by": "region", "value": 1.0, "threshold": 0.3, "verdict": "inconclusive",

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from pytest_misalign.scoring.score import extract_number, matches, normalize, predict_choice
+from pytest_misalign.scoring.match import extract_number, matches, normalize
+from pytest_misalign.scoring.score import predict_choice
 
 
 def test_acc_takes_argmax_of_summed_loglikelihood():

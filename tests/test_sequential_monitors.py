@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from helpers import one_task
-from pytest_misalign.scoring.score import ItemOutcome
+from pytest_misalign.checks import KINDS
+from pytest_misalign.scoring.outcome import ItemOutcome
 from pytest_misalign.stats import sequences
-from pytest_misalign.checks.monitor import MONITORS, View, unmonitored
+from pytest_misalign.checks.monitor import View
 from pytest_misalign.sequential.plan import make_plan
 
 CS = sequences.cs_interval  # the bounded-mean sequence (verified against confseq in test_stats_*)
@@ -41,7 +42,7 @@ def test_accuracy_is_one_sequence_of_the_correct_items(tmp_path):
     rng = np.random.default_rng(1)
     correct = rng.random(120) < 0.8
     view = _view(task, correct, n_units=70)
-    seq = MONITORS["accuracy"](task.spec.checks[0], view, 0.025)
+    seq = KINDS["accuracy"].monitor(task.spec.checks[0], view, 0.025)
     x = _ordered(view, correct)
     assert x.size == 70
     assert seq.interval == pytest.approx(CS(x, 0.975), abs=1e-12)
@@ -54,7 +55,7 @@ def test_gap_is_per_group_sequences_at_alpha_over_k_combined(tmp_path):
     task = _task(tmp_path, 160, ["gap: {by: g, max: 0.1}"])
     correct = np.random.default_rng(2).random(160) < np.where(np.arange(160) % 2 == 0, 0.9, 0.5)
     view = _view(task, correct, n_units=100)
-    seq = MONITORS["gap"](task.spec.checks[0], view, 0.05)
+    seq = KINDS["gap"].monitor(task.spec.checks[0], view, 0.05)
     xa = _ordered(view, correct, range(0, 160, 2))
     xb = _ordered(view, correct, range(1, 160, 2))
     (la, ua), (lb, ub) = CS(xa, 1 - 0.025), CS(xb, 1 - 0.025)
@@ -68,9 +69,9 @@ def test_gap_is_per_group_sequences_at_alpha_over_k_combined(tmp_path):
 def test_group_accuracy_fails_on_any_group_passes_on_all(tmp_path):
     task = _task(tmp_path, 300, ["group_accuracy: {by: g, min: 0.6}"])
     correct = np.where(np.arange(300) % 2 == 0, True, np.arange(300) % 10 == 1)  # a: 1.0, b: 0.2
-    seq = MONITORS["group_accuracy"](task.spec.checks[0], _view(task, correct), 0.05)
+    seq = KINDS["group_accuracy"].monitor(task.spec.checks[0], _view(task, correct), 0.05)
     assert seq.verdict == "fail" and seq.value == pytest.approx(0.2)
-    seq = MONITORS["group_accuracy"](task.spec.checks[0], _view(task, np.ones(300, bool)), 0.05)
+    seq = KINDS["group_accuracy"].monitor(task.spec.checks[0], _view(task, np.ones(300, bool)), 0.05)
     assert seq.verdict == "pass" and seq.value == 1.0
 
 
@@ -82,7 +83,7 @@ def test_paired_gap_is_a_sequence_of_half_differences(tmp_path):
     correct[0::2] = rng.random(100) < 0.8
     correct[1::2] = np.where(rng.random(100) < 0.7, correct[0::2], ~correct[0::2])
     view = _view(task, correct, n_units=60)
-    seq = MONITORS["gap"](task.spec.checks[0], view, 0.05)
+    seq = KINDS["gap"].monitor(task.spec.checks[0], view, 0.05)
     units = view.plan.units[:60]
     d = np.array([(float(correct[u[0]]) - float(correct[u[1]]) + 1) / 2 for u in units])
     lo, hi = CS(d, 0.95)
@@ -103,7 +104,7 @@ def test_unequal_clusters_use_a_ratio_of_two_sequences(tmp_path):
     task = one_task(tmp_path, rows, body)
     correct = np.random.default_rng(4).random(len(cl)) < 0.7
     view = _view(task, correct, n_units=30)
-    seq = MONITORS["accuracy"](task.spec.checks[0], view, 0.05)
+    seq = KINDS["accuracy"].monitor(task.spec.checks[0], view, 0.05)
     num = np.array([correct[list(u)].sum() for u in view.plan.units[:30]]) / 3
     den = np.array([len(u) for u in view.plan.units[:30]]) / 3
     (la, ua), (lb, ub) = CS(num, 0.975), CS(den, 0.975)
@@ -132,11 +133,10 @@ def test_largest_abs_difference_by_hand():
 @pytest.mark.parametrize("kind, why", [("likelihood_gap", "unbounded"), ("calibration", "not a mean"),
                                        ("perplexity", "unbounded")])
 def test_checks_without_a_sequence_say_why(tmp_path, kind, why):
-    from pytest_misalign.spec import CheckSpec
 
     task = _task(tmp_path, 10, ["accuracy: {min: 0.5}"])
-    assert why in unmonitored(CheckSpec(kind, {}), task)
-    assert unmonitored(CheckSpec("accuracy", {"min": 0.5}), task) is None
+    assert why in KINDS[kind].why_unmonitored(KINDS.check(kind, {"by": "g", "max": 1}), task.spec)
+    assert KINDS["accuracy"].why_unmonitored(KINDS.check("accuracy", {"min": 0.5}), task.spec) is None
 
 
 def test_cs_interval_is_the_running_intersection_of_the_betting_sequence():

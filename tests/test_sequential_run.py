@@ -4,7 +4,8 @@ item by item without a model."""
 import pytest
 
 from helpers import one_task
-from pytest_misalign.scoring.score import ItemOutcome
+from pytest_misalign.checks import KINDS
+from pytest_misalign.scoring.outcome import ItemOutcome
 from pytest_misalign.sequential import SequentialRun, check_result
 from pytest_misalign.sequential.run import SEQUENCE_SHARE
 
@@ -13,7 +14,7 @@ BODY = 'prompt: "{q}"\nchoices: ["yes", "no"]\nanswer: "{label}"\nchecks:\n  - a
 
 def _drive(task, right):
     """Score in the plan's order; `right(k)`: whether the k-th item scored is answered right."""
-    run = SequentialRun.start(task, list(zip(task.spec.checks, task.spec.check_names())), seed=0, chunk=10)
+    run = SequentialRun.start(task, list(zip(task.spec.checks, task.spec.check_names())), KINDS, seed=0, chunk=10)
     order = {p: k for k, unit in enumerate(run.plan.units) for p in unit}
     while not run.exhausted and not run.settled:
         pos = run.next_positions()
@@ -52,6 +53,6 @@ def test_a_clear_fail_is_decided_by_the_sequence(tmp_path):
 
 def test_feeding_the_wrong_number_of_items_is_refused(tmp_path):
     task = one_task(tmp_path, [{"q": f"q{i}", "label": 0} for i in range(20)], BODY)
-    run = SequentialRun.start(task, list(zip(task.spec.checks, task.spec.check_names())), chunk=10)
+    run = SequentialRun.start(task, list(zip(task.spec.checks, task.spec.check_names())), KINDS, chunk=10)
     with pytest.raises(ValueError):
         run.feed(run.next_positions(), [])

@@ -4,9 +4,10 @@ import textwrap
 
 import pytest
 
+from helpers import parse_suite_file
 from pytest_misalign import metrics
 from pytest_misalign.errors import SuiteError
-from pytest_misalign.spec import GENERATION_METRICS, parse_suite_file
+from pytest_misalign.spec import GENERATION_METRICS
 
 FREE = 'prompt: "{q}"\nanswer: "{a}"\ngenerate: {max_tokens: 8}\n'
 MC = 'prompt: "{q}"\nchoices: ["{a}", "no"]\nanswer: 0\n'
@@ -54,7 +55,7 @@ def test_multiple_choice_metric_on_a_free_form_task(tmp_path):
 
 def test_score_check_needs_a_generation_metric(tmp_path):
     err = _error(tmp_path, FREE + "checks: [{score: {min: 0.5}}]\n")
-    assert err.key == "checks.score" and "has none" in err.message and "metric:" in err.fix
+    assert err.key == "checks[0].score" and "has none" in err.message and "metric:" in err.fix
     err = _error(tmp_path, MC + "checks: [{score_gap: {by: q, max: 0.1}}]\n")
     assert "precision/recall/f1" in err.fix
 
@@ -66,7 +67,7 @@ def test_score_needs_a_bound_and_rates(tmp_path):
 
 def test_classification_checks_need_multiple_choice(tmp_path):
     err = _error(tmp_path, FREE + "checks: [{f1: {min: 0.5}}]\n")
-    assert "needs a multiple-choice task" in err.message and err.key == "checks.f1"
+    assert "needs a multiple-choice task" in err.message and err.key == "checks[0].f1"
 
 
 def test_classification_parameters(tmp_path):

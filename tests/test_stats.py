@@ -475,12 +475,12 @@ def test_bootstrap_no_group_ever_empty():
     g_lab, g_idx = np.unique(groups, return_inverse=True)
     N = np.zeros((c_lab.size, g_lab.size))
     np.add.at(N, (c_idx, g_idx), 1)
-    strata = S._signature_strata(N > 0)
+    strata = S.signature_strata(N > 0)
     sizes = np.bincount(strata)
     rng = np.random.default_rng(0)
     total = 0
     # small chunk size to exercise chunking
-    for counts in S._stratified_count_chunks(strata, 5000, rng, chunk_elements=3000):
+    for counts in S.stratified_count_chunks(strata, 5000, rng, chunk_elements=3000):
         assert counts.shape[1] == c_lab.size
         assert np.all(counts.sum(axis=1) == c_lab.size)
         # each stratum contributes exactly its own size of draws per resample

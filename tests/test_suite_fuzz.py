@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import FAKE_CONFTEST
+from helpers import parse_suite_file
 from pytest_misalign.errors import MisalignError
 from pytest_misalign.session.outcomes import EXIT_BROKEN_SETUP
-from pytest_misalign.spec import parse_suite_file
+
 from pytest_misalign.tasks.prepare import prepare_task
 from pytest_misalign.spec.yamlio import looks_like_suite
 

@@ -7,8 +7,9 @@ import pytest
 
 import fake_backend
 from helpers import BBQ_DIR, FAKE_CONFTEST, SUITE_CHECKS
+from helpers import parse_suite_file
 from pytest_misalign.errors import SuiteError
-from pytest_misalign.spec import parse_suite_file
+
 from pytest_misalign.tasks.prepare import prepare_task
 
 TEMPLATE_SUITE = """\

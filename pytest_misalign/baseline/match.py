@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from ..checks import CheckResult
 from ..errors import MisalignError
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
 
 
 class BaselineError(MisalignError):

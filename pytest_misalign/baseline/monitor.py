@@ -17,16 +17,15 @@ from .match import BaselineTask
 from ..checks.common import verdict_of
 from ..checks.result import INCONCLUSIVE, PASS, Limit, combine
 from .regression import run_regression
-from ..spec.model import CheckSpec, RegressionSpec
-from ..tasks.prepare import PreparedTask, group_label
+from ..spec.model import CheckShape, CheckSpec, RegressionSpec
+from ..tasks.instance import PreparedTask, group_label
 from ..checks.monitor import METHOD, Seq, View
-from ..sequential.run import CheckState
 from ..stats.sequences import ratio_cs, signed
 
 
-def regression_state(task: PreparedTask, base: BaselineTask, spec: RegressionSpec, max_drop: float,
-                     by: str | None, name: str) -> CheckState:
-    """A `CheckState` for one regression test: its monitor and its final fixed-n test."""
+def regression_parts(task: PreparedTask, base: BaselineTask, spec: RegressionSpec, max_drop: float,
+                     by: str | None) -> tuple[CheckSpec, "RegressionMonitor", "RegressionFinal"]:
+    """One regression test for the sequential gate: its check, its monitor and its final fixed-n test."""
     keys = task.item_keys()
     before = {}
     for pos, inst in enumerate(task.instances):
@@ -34,9 +33,9 @@ def regression_state(task: PreparedTask, base: BaselineTask, spec: RegressionSpe
         if old is not None and old.get("key") in (None, keys[pos]):
             before[pos] = bool(old["correct"])
     params = {"by": by, "max": max_drop, "confidence": spec.confidence, "min_n": spec.min_n}
-    check = CheckSpec("regression", params, task.spec.line)
-    return CheckState(check, name, None, RegressionMonitor(before, spec, max_drop, by),
-                      RegressionFinal(base, spec, max_drop, by))
+    shape = CheckShape(label=f"regression[{by}]" if by else "regression", reads={"by": by} if by else {})
+    check = CheckSpec("regression", params, task.spec.line, shape)
+    return check, RegressionMonitor(before, spec, max_drop, by), RegressionFinal(base, spec, max_drop, by)
 
 
 @dataclass(frozen=True)

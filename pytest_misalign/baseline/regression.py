@@ -44,14 +44,12 @@ import numpy as np
 from .. import stats
 from .match import BaselineTask, ItemMatch, match_items, run_items
 from ..checks import FAIL, INCONCLUSIVE, PASS, CheckResult, Limit
-from ..checks.result import combine
+from ..checks.result import DECIMALS, N_RESAMPLES, combine
 from ..errors import SuiteError
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
 from ..spec.model import RegressionSpec, TaskSpec
-from ..tasks.prepare import group_label
+from ..tasks.instance import group_label
 
-N_RESAMPLES = 10_000
-_DECIMALS = 12  # rates are compared after rounding away floating-point noise
 NEWCOMBE = "Newcombe paired score (method 10) on candidate - baseline"
 
 
@@ -166,7 +164,7 @@ def drop_interval(pairs: Pairs, confidence: float, cluster: str | None) -> tuple
 
 
 def _verdict(lo: float, hi: float, limit: float) -> str:
-    return stats.verdict(round(lo, _DECIMALS), round(hi, _DECIMALS), max=limit)
+    return stats.verdict(round(lo, DECIMALS), round(hi, DECIMALS), max=limit)
 
 
 @dataclass(frozen=True)
@@ -283,13 +281,13 @@ def _by_group(outcome: TaskOutcome, base: BaselineTask, spec: RegressionSpec, ma
               labels: np.ndarray, by: str, match_notes: list[str], name: str) -> RegressionResult:
     rows, conf, method = _group_rows(pairs, labels, spec, outcome.task.spec.cluster)
     considered = [r for r in rows if r.gated] or rows
-    worst = max(considered, key=lambda r: (round(r.pairs.drop, _DECIMALS), r.hi))
+    worst = max(considered, key=lambda r: (round(r.pairs.drop, DECIMALS), r.hi))
     lo, hi = max(r.lo for r in considered), max(r.hi for r in considered)
     small = [r for r in rows if not r.gated]
     verdict = _verdict(lo, hi, max_drop)
     verdict = INCONCLUSIVE if small and verdict == PASS else verdict
     gated = any(r.gated for r in rows)
-    point = (PASS if round(worst.pairs.drop, _DECIMALS) <= max_drop else FAIL) if gated else PASS
+    point = (PASS if round(worst.pairs.drop, DECIMALS) <= max_drop else FAIL) if gated else PASS
     notes = [f"worst group {by}={worst.group}: " + worst.pairs.counts_text()]
     notes += _small_notes(small, spec.min_n, by, gated)
     notes += match_notes + [f"{r.group}: {r.note}" for r in rows if r.note]

@@ -1,28 +1,19 @@
-"""Accuracy checks: the task's accuracy, and every group's accuracy (`group_accuracy`)."""
+"""`accuracy: {min, max, confidence}`: the task's accuracy, with a Wilson interval (a cluster bootstrap
+when the task declares `cluster:`). Never degenerate; a note says so when the accuracy is
+indistinguishable from chance."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import stats
 from ..scoring.diagnostics import diagnose
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
 from ..spec.model import CheckSpec
-from .common import (
-    bootstrap,
-    bootstrap_method,
-    bounds_of,
-    cap_for_small_groups,
-    constant_reason,
-    degenerate_text,
-    group_stats,
-    nearest_bound,
-    small_group_note,
-    split_min_n,
-    too_few_groups,
-    verdict_of,
-)
-from .result import FAIL, INCONCLUSIVE, PASS, CheckResult, GroupStat
+from ..spec.params import STATS, bounds
+from .common import bootstrap, bootstrap_method, bounds_of, nearest_bound, verdict_of
+from .kind import CheckKind
+from .rules import bound_rule
+from .monitor import View, correctness, mean_seq
+from .result import INCONCLUSIVE, CheckResult
 
 
 def check_accuracy(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult:
@@ -45,54 +36,16 @@ def check_accuracy(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckRe
                        details={"successes": outcome.successes, "n": outcome.n})
 
 
-def check_group_accuracy(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult:
-    """Every group's accuracy must meet the floor: pass when every group's interval is above it,
-    fail when some group's interval is wholly below it. Groups below `min_n` items are left out of the
-    value and the verdict (named in a note; a confident pass becomes inconclusive); when no group has
-    `min_n` items the value is the worst group's over all groups and the check is inconclusive."""
-    bounds = bounds_of(check)
-    groups = group_stats(outcome, check.by)
-    qualifying, small = split_min_n(groups, check.min_n)
-    reasons = constant_reason(diagnose(outcome))
-    if qualifying:
-        notes = small_group_note(small, check.min_n, left_out=True)
-    else:
-        notes = small_group_note(small, check.min_n, left_out=False)
-        reasons.append(too_few_groups(qualifying, check.min_n, "worst accuracy"))
-    used = qualifying or groups
-    intervals, method, boot_notes = _group_intervals(check, outcome, groups)
-    verdicts = [verdict_of(*intervals[g.group], bounds) for g in used]
-    verdict = FAIL if FAIL in verdicts else PASS if all(v == PASS for v in verdicts) else INCONCLUSIVE
-    verdict = cap_for_small_groups(verdict, small) if qualifying else INCONCLUSIVE
-    worst = used[0]
-    needed = _needed_per_group(check, outcome, used, verdicts, bounds, small) if verdict == INCONCLUSIVE else None
-    return CheckResult(name, check.kind, worst.accuracy, *bounds, intervals[worst.group], method,
-                       check.confidence, verdict, by=check.by, worst=tuple(used[:2]), needed_n=needed,
-                       needed_unit="items in each undecided group", notes=tuple(reasons + notes + boot_notes),
-                       details={"group_intervals": {g: [round(lo, 6), round(hi, 6)]
-                                                    for g, (lo, hi) in intervals.items()}},
-                       degenerate=degenerate_text(reasons))
+def monitor_accuracy(check: CheckSpec, view: View, alpha: float):
+    return mean_seq(check, view, correctness(view), alpha)
 
 
-def _group_intervals(check: CheckSpec, outcome: TaskOutcome, groups: list[GroupStat]) -> tuple[dict, str, list[str]]:
-    intervals, method, notes = {}, "Wilson score", []
-    labels = np.array(outcome.task.group_values(check.by), dtype=object)
-    for g in groups:
-        if outcome.task.spec.cluster:
-            boot = bootstrap(outcome, check, mask=labels == g.group)
-            intervals[g.group] = (boot.lo, boot.hi)
-            method = f"cluster bootstrap within each group over '{outcome.task.spec.cluster}' clusters"
-            notes += [f"{g.group}: {boot.note}"] if boot.note else []
-        else:
-            intervals[g.group] = stats.wilson_interval(g.successes, g.n, check.confidence)
-    return intervals, method, notes
-
-
-def _needed_per_group(check, outcome, used, verdicts, bounds, small) -> int | None:
-    if outcome.task.spec.cluster:
-        return None
-    undecided = [g for g, v in zip(used, verdicts) if v == INCONCLUSIVE] or [used[0]]
-    needed = max((stats.required_n(g.accuracy, bounds[0], check.confidence) or 0) for g in undecided) or None
-    if small and needed is not None:  # small groups keep it undecided until they reach min_n
-        needed = max(needed, check.min_n)
-    return needed
+KIND = CheckKind(
+    name="accuracy",
+    summary="the task's accuracy, between `min` and `max`",
+    params={**bounds("task accuracy"), **STATS},
+    rules=bound_rule("accuracy"),
+    run=check_accuracy,
+    monitor=monitor_accuracy,
+    futility=True,
+)

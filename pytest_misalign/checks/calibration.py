@@ -17,10 +17,14 @@ import numpy as np
 
 from .. import stats
 from ..errors import DataError
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
+from ..spec.kinds import Rule
 from ..spec.model import CheckSpec
+from ..spec.params import COUNT, RATE, STATS, Param
 from ..stats import calibration as cal
 from .common import clusters_of, split_min_n, group_stats, verdict_of
+from .kind import CheckKind
+from .likelihood_gap import LIKELIHOODS
 from .result import FAIL, INCONCLUSIVE, N_RESAMPLES, PASS, CheckResult, Limit
 
 
@@ -107,3 +111,31 @@ def _result(check, name, ece, ece_ci, gap, details, notes, clustered, outcome) -
         details["own_verdict"] = own
     return CheckResult(name, check.kind, ece, None, float(max_ece), ece_ci, method, check.confidence, verdict,
                        by=check.by, notes=tuple(notes), details=details, limits=limits)
+
+
+def _rules(params) -> Rule | None:
+    if not {"max_ece", "max_gap"} & set(params):
+        return Rule("check 'calibration' needs `max_ece` and/or `max_gap`", fix="e.g. `- calibration: {max_ece: 0.1}`")
+    if "max_gap" in params and "by" not in params:
+        return Rule("`max_gap` compares groups: it needs `by`", "max_gap", "add `by: FIELD` naming the groups")
+    return None
+
+
+KIND = CheckKind(
+    name="calibration",
+    summary="expected calibration error of the chosen answer (at most `max_ece`), and its gap between groups "
+            "(at most `max_gap`)",
+    params={
+        "max_ece": Param(RATE, help="largest allowed expected calibration error"),
+        "bins": Param(COUNT, help="equal-width confidence bins (default 10)"),
+        "by": Param(str, help="item field that defines groups (per-group ECE, calibration gap)"),
+        "max_gap": Param(RATE, help="largest allowed worst - best group ECE (with `by`)"),
+        "min_n": Param(COUNT, help="groups with fewer items are left out of the gap (default 10)"),
+        **STATS,
+    },
+    task_types=("multiple_choice",),
+    requires=LIKELIHOODS,
+    rules=_rules,
+    run=check_calibration,
+    no_monitor="expected calibration error is not a mean of per-item values",
+)

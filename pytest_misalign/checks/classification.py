@@ -18,11 +18,15 @@ import numpy as np
 from ..errors import SuiteError
 from ..metrics import classification as cls
 from ..metrics.bootstrap import bootstrap
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
+from ..spec.kinds import Rule
 from ..spec.model import CheckSpec
+from ..spec.params import GROUPS, RATE, STATS, Param, bounds
 from .common import bounds_of, verdict_of
 from .metric_gap import MetricGroup, clusters, group_labels, interval_method, metric_gap
+from .kind import CheckKind
 from .result import N_RESAMPLES, CheckResult
+from .rules import all_of, bound_rule, plain_shape
 
 
 def classes_of(outcome: TaskOutcome, check: CheckSpec) -> tuple[list[str], list[str]]:
@@ -105,3 +109,53 @@ def check_class_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckR
     return metric_gap(check, outcome, name, cls.confusion_stats(gold, pred, labels),
                       lambda s: cls.value_from_stats(s, k, measure, average, idx), groups, _what(measure, check),
                       unit, {"measure": measure, "label": check.params.get("label"), "group_classes": reports})
+
+
+CLASSES = {  # which class, or which average over classes
+    "label": Param((str, int), help="one class (its choice text, or its position with class_of: index)"),
+    "average": Param(str, help="macro (mean over classes, default) or per_class (the worst class)",
+                     choices=("macro", "per_class")),
+    "class_of": Param(str, help="text (default: an item's class is its gold choice's text) or index",
+                      choices=("text", "index")),
+}
+AS_CLASSIFIER = ("reads the chosen choice as a predicted class: it needs a multiple-choice task",
+                 "use `score` / `score_gap` with a generation `metric:` on free-form tasks")
+NO_MONITOR = "{kind} is a ratio of counts, not a bounded mean"
+
+
+def _label_or_average(params) -> Rule | None:
+    if "label" in params and "average" in params:
+        return Rule("give `label` (one class) or `average` (all classes), not both",
+                    fix="remove `average`, or remove `label`")
+    return None
+
+
+def _measure(measure: str) -> CheckKind:
+    return CheckKind(
+        name=measure,
+        summary=f"the {measure} of a multiple-choice task read as a classifier (one class, macro or worst class)",
+        params={**bounds(measure), **CLASSES, **STATS},
+        task_types=("multiple_choice",),
+        requires=AS_CLASSIFIER,
+        rules=all_of(_label_or_average, bound_rule(measure, "min: 0.6")),
+        shape=plain_shape,
+        run=check_class_metric,
+        no_monitor=NO_MONITOR.format(kind=measure),
+    )
+
+
+def _gap(measure: str) -> CheckKind:
+    return CheckKind(
+        name=f"{measure}_gap",
+        summary=f"the largest {measure} difference between groups, at most `max`",
+        params={**GROUPS, "max": Param(RATE, required=True, help=f"largest allowed {measure} difference between groups"),
+                **CLASSES, **STATS},
+        task_types=("multiple_choice",),
+        requires=AS_CLASSIFIER,
+        rules=_label_or_average,
+        run=check_class_gap,
+        no_monitor=NO_MONITOR.format(kind=f"{measure}_gap"),
+    )
+
+
+KINDS = tuple(_measure(m) for m in ("precision", "recall", "f1")) + tuple(_gap(m) for m in ("precision", "recall", "f1"))

@@ -8,9 +8,9 @@ import numpy as np
 
 from .. import stats
 from ..scoring.diagnostics import TaskDiagnostics
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
 from ..spec.model import CheckSpec
-from .result import _DECIMALS, INCONCLUSIVE, N_RESAMPLES, PASS, GroupStat
+from .result import DECIMALS, INCONCLUSIVE, N_RESAMPLES, PASS, GroupStat
 
 Bounds = tuple[float | None, float | None]
 
@@ -20,7 +20,7 @@ def bounds_of(check: CheckSpec) -> Bounds:
 
 
 def verdict_of(lo: float, hi: float, bounds: Bounds) -> str:
-    return stats.verdict(round(lo, _DECIMALS), round(hi, _DECIMALS), min=bounds[0], max=bounds[1])
+    return stats.verdict(round(lo, DECIMALS), round(hi, DECIMALS), min=bounds[0], max=bounds[1])
 
 
 def nearest_bound(value: float, bounds: Bounds) -> float:

@@ -1,12 +1,21 @@
-"""Consistency: the share of questions answered the same across their variants."""
+"""`consistency: {of, min, by, confidence}`: the share of questions (items sharing `of`) answered the
+same across their variants, with a Wilson interval over questions."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import stats
 from ..scoring.diagnostics import diagnose
-from ..scoring.score import TaskOutcome, normalize
-from ..spec.model import CheckSpec
+from ..scoring.match import normalize
+from ..scoring.outcome import TaskOutcome
+from ..spec.model import CheckShape, CheckSpec
+from ..spec.params import RATE, STATS, Param
 from .common import bounds_of, constant_reason, degenerate_text, group_stats, nearest_bound, verdict_of
+from .evidence import consistency_evidence
+from .kind import CheckKind
+from .monitor import METHOD, Seq, View, answer_text
+from ..stats.sequences import ratio_cs
 from .result import INCONCLUSIVE, CheckResult
 
 
@@ -44,3 +53,41 @@ def check_consistency(check: CheckSpec, outcome: TaskOutcome, name: str) -> Chec
                        check.confidence, verdict, by=check.by, worst=worst, needed_n=needed,
                        needed_unit="questions", notes=tuple(reasons + notes),
                        details={"questions": n, "consistent": same}, degenerate=degenerate_text(reasons))
+
+
+def monitor_consistency(check: CheckSpec, view: View, alpha: float) -> Seq:
+    """One observation per question (`of`): 1 when all its variants got the same answer."""
+    of = check.params["of"]
+    keys: dict[str, list[int]] = {}
+    for pos, inst in enumerate(view.task.instances):
+        keys.setdefault(str(inst.fields[of]), []).append(pos)
+    values, weights = np.zeros(len(view.task.instances)), np.zeros(len(view.task.instances))
+    for members in keys.values():
+        first = members[0]
+        weights[first] = 1.0
+        if view.plan.rank[first] < view.n_units:
+            values[first] = float(len({answer_text(view, p) for p in members}) == 1)
+    est = ratio_cs(*view.sums(values, weights), alpha)
+    return Seq(est.value, est.interval, verdict_of(*est.interval, bounds_of(check)),
+               f"{METHOD} over questions at {1 - alpha:.4g}")
+
+
+def _shape(kind: str, params) -> CheckShape:
+    of, by = params["of"], params.get("by")
+    return CheckShape(label=f"{kind}[{of}]", reads={"of": of, **({"by": by} if by else {})}, unit=of)
+
+
+KIND = CheckKind(
+    name="consistency",
+    summary="the share of questions answered the same across their variants, at least `min`",
+    params={
+        "of": Param(str, required=True, help="item field identifying the question its variants share"),
+        "min": Param(RATE, required=True, help="floor for the share of questions answered the same"),
+        "by": Param(str, help="item field naming the variant (accuracy is reported per variant)"),
+        **STATS,
+    },
+    shape=_shape,
+    run=check_consistency,
+    monitor=monitor_consistency,
+    evidence=consistency_evidence,
+)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..scoring.diagnostics import diagnose
 from ..metrics.bootstrap import Interval, bootstrap
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
 from ..spec.model import CheckSpec
 from .common import abs_interval, bounds_of, constant_reason, degenerate_text, verdict_of
 from .result import INCONCLUSIVE, N_RESAMPLES, PASS, CheckResult

@@ -18,7 +18,7 @@ import numpy as np
 from .. import stats
 from ..scoring.diagnostics import diagnose
 from ..errors import DataError
-from ..scoring.score import TaskOutcome
+from ..scoring.outcome import TaskOutcome
 from ..spec.model import CheckSpec
 from .common import (
     abs_interval,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 GATES = ("point", "confident", "sequential")  # sequential: confident, decided early (sequential/)
 N_RESAMPLES = 10_000
-_DECIMALS = 12  # rates are compared after rounding away floating-point noise
+DECIMALS = 12  # rates are compared after rounding away floating-point noise
 _AT_THRESHOLD = 1e-12
 
 # Short interval labels, by the start of `CheckResult.method` (first match wins).
@@ -54,7 +54,7 @@ class Limit:
 
     @property
     def point_verdict(self) -> str:
-        return PASS if round(self.value, _DECIMALS) <= self.max else FAIL
+        return PASS if round(self.value, DECIMALS) <= self.max else FAIL
 
     def describe(self) -> str:
         return (f"{self.name} = {self.value:.3f} [{self.interval[0]:.3f}, {self.interval[1]:.3f}], "
@@ -84,7 +84,7 @@ class CheckResult:
     @property
     def value_verdict(self) -> str:
         """The point verdict of `value` alone (without `limits`)."""
-        value = round(self.value, _DECIMALS)  # 0.9 - 0.6 must meet `max: 0.3`
+        value = round(self.value, DECIMALS)  # 0.9 - 0.6 must meet `max: 0.3`
         ok = (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
         return PASS if ok else FAIL
 

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..spec.shape import shape_loaded
+from .shape import shape_loaded
 from ..errors import DataError, DataUnavailable
 from ..spec.model import DataSpec, TaskSpec, TemplateSpec
 from ..spec.paths import confine, suite_error_factory

@@ -72,7 +72,7 @@ def task_value(metric: str, predictions: Sequence[str], references: Sequence[str
     return float(value_from_stats(metric, stats_.sum(axis=0))[0])
 
 
-__all__ = ["GENERATION_METRICS", "generation_scores", "generation_summary", "get", "item_scores", "item_stats", "task_value", "value_from_stats"]
+__all__ = ["GENERATION_METRICS", "generation_scores", "get", "item_scores", "item_stats", "task_value", "value_from_stats"]
 
 
 def generation_scores(metric: str, outputs: Sequence[str], references: Sequence[str]) -> list[float | None]:
@@ -80,18 +80,3 @@ def generation_scores(metric: str, outputs: Sequence[str], references: Sequence[
     if metric not in GENERATION_METRICS:
         return [None] * len(outputs)
     return [float(s) for s in item_scores(metric, outputs, references)]
-
-
-def generation_summary(outcome) -> dict:
-    """`{"score": {...}}` for the results file of a free-form task with a generation metric, else {}:
-    the task value (corpus BLEU / chrF, or the mean item score) and the mean item score."""
-    metric = outcome.task.spec.metric
-    if metric not in GENERATION_METRICS or not outcome.task.spec.is_generation:
-        return {}
-    outputs = [item.output or "" for item in outcome.items]
-    refs = [str(inst.answer) for inst in outcome.task.instances]
-    scores = [item.score for item in outcome.items if item.score is not None]
-    value = task_value(metric, outputs, refs)
-    return {"score": {"metric": metric, "value": None if value != value else round(value, 6),
-                      "corpus_level": bool(get(metric).CORPUS),
-                      "mean_item_score": round(float(np.mean(scores)), 6) if scores else None}}

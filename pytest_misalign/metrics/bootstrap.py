@@ -56,13 +56,13 @@ def bootstrap(item_stats: np.ndarray, value_fn: ValueFn, *, clusters: Sequence |
         present[cluster_ids, code] = True
     sums = np.zeros((n_clusters, wide.shape[1]))
     np.add.at(sums, cluster_ids, wide)
-    strata = _stats._signature_strata(present)
+    strata = _stats.signature_strata(present)
     if n_clusters < 2 or np.bincount(strata).max() < 2:
         return Interval(widen[0], widen[1], n_clusters, 0,
                         "fewer than two clusters to resample: uninformative interval returned")
     rng = np.random.default_rng(seed)
     values = [_resampled(counts @ sums, value_fn, k, d, groups is not None)
-              for counts in _stats._stratified_count_chunks(strata, n_resamples, rng)]
+              for counts in _stats.stratified_count_chunks(strata, n_resamples, rng)]
     values = np.concatenate(values)
     alpha = 1 - confidence
     lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2])

@@ -1,21 +1,26 @@
-"""CI outputs: a markdown summary (`--misalign-markdown`, `$GITHUB_STEP_SUMMARY`), GitHub workflow
-annotations (under `GITHUB_ACTIONS=true`) and per-check JUnit XML properties.
+"""CI outputs, rendered from the run model: a markdown summary (`--misalign-markdown`,
+`$GITHUB_STEP_SUMMARY`), GitHub workflow annotations (under `GITHUB_ACTIONS=true`) and per-check JUnit
+XML properties.
 
 Shaped like pytest's own `junitxml.py`: every check item puts its numbers in `item.user_properties`
 (`check_properties`; pytest's junitxml writes them as `<property>`, and they travel with the report
 under xdist); a `CISummary` object, registered on the plugin manager only when one of its outputs is
-wanted and never on xdist workers, collects them from `pytest_runtest_logreport` and writes at the end.
+wanted and never on xdist workers, renders the run model the session built (`RUN_MODEL` in
+`config.stash`) at the end.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from .model import INCONCLUSIVE, CheckModel, RunModel, SuiteModel, status_line
+
 CI_SUMMARY = pytest.StashKey["CISummary"]()
+RUN_MODEL = pytest.StashKey[RunModel]()  # the session's run model, built at its end (plugin.py)
 PREFIX = "misalign."
 
 
@@ -25,35 +30,16 @@ def _num(x) -> str:
     return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else repr(round(float(x), 6))
 
 
-def _scope(item) -> tuple[str, str, int | None]:
-    """(suite name, task label, n) of a check item: its task's items, the regression's shared items,
-    or the items of all the tasks a suite-level check compares."""
-    evaluator = item.evaluator
-    prepared = getattr(item, "prepared", None)
-    if prepared is not None and not isinstance(prepared, str):
-        record = evaluator.records.get(prepared.key)
-        return prepared.suite.name, prepared.spec.name, record.outcome.n if record else None
-    tasks = getattr(item, "tasks", None) or {}
-    names = [item.check.params["from"], item.check.params["to"]] if item.check.kind == "shift" else list(tasks)
-    keys = [tasks[name].key for name in names if not isinstance(tasks.get(name), (str, type(None)))]
-    records = [evaluator.records[key] for key in keys if key in evaluator.records]
-    n = sum(r.outcome.n for r in records) if records else None
-    label = " → ".join(names) if item.check.kind == "shift" else ", ".join(names)
-    return item.suite.name, label, n
-
-
-def check_properties(item, result) -> list[tuple[str, str]]:
+def check_properties(suite: str, task: str, check: CheckModel) -> list[tuple[str, str]]:
     """`misalign.*` properties for one check's JUnit testcase (each a separate, chartable number)."""
-    suite, task, n = _scope(item)
-    n = result.details.get("common_items", n)  # a regression: the items both runs share
-    threshold = result.threshold
+    threshold = check.threshold
+    low, high = check.interval or (None, None)
     return [(PREFIX + key, value) for key, value in (
-        ("suite", suite), ("task", task),
-        ("value", _num(result.value)),
-        ("interval_low", _num(result.interval[0])), ("interval_high", _num(result.interval[1])),
+        ("suite", suite), ("task", task), ("value", _num(check.value)),
+        ("interval_low", _num(low)), ("interval_high", _num(high)),
         ("threshold", ",".join(_num(t) for t in threshold) if isinstance(threshold, list) else _num(threshold)),
-        ("requirement", result.requirement), ("verdict", result.verdict),
-        ("n", "" if n is None else str(n)), ("method", result.method),
+        ("requirement", check.requirement), ("verdict", check.verdict or ""), ("status", check.status),
+        ("n", "" if check.n_items is None else str(check.n_items)), ("method", check.method),
     )]
 
 
@@ -74,71 +60,71 @@ def md_cell(text: str) -> str:
     return " ".join(str(text).replace("\\", "\\\\").replace("|", "\\|").split())
 
 
-# -- rows -----------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Row:
-    suite: str
-    task: str
-    check: str
-    value: float
-    low: float
-    high: float
-    requirement: str
-    verdict: str
-    passed: bool
-    path: str  # relative to rootdir, forward slashes
-    line: int
-
-    @classmethod
-    def from_report(cls, report: pytest.TestReport) -> "Row | None":
-        props = {k[len(PREFIX):]: v for k, v in report.user_properties if str(k).startswith(PREFIX)}
-        if "value" not in props:
-            return None
-        path, line, _ = report.location
-        return cls(props["suite"], props["task"], report.nodeid.rsplit("::", 1)[-1], float(props["value"]),
-                   float(props["interval_low"]), float(props["interval_high"]), props["requirement"],
-                   props["verdict"], report.passed, str(path).replace(os.sep, "/"), (line or 0) + 1)
-
-    def statement(self) -> str:
-        return (f"{self.task}::{self.check} = {_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}], "
-                f"required {self.requirement} ({self.verdict})")
-
-    def annotation(self) -> str | None:
-        if not self.passed:
-            kind = "error"
-        elif self.verdict == "inconclusive":
-            kind = "warning"
-        else:
-            return None
-        props = f"file={escape_property(self.path)},line={self.line},title={escape_property(self.suite)}"
-        return f"::{kind} {props}::{escape_data(self.statement())}"
-
-    def cells(self) -> list[str]:
-        return [self.suite, self.task, self.check, _fmt(self.value), f"[{_fmt(self.low)}, {_fmt(self.high)}]",
-                self.requirement, self.verdict, "❌ **FAILED**" if not self.passed else "✅ passed"]
+def _fmt(x) -> str:
+    return "-" if x is None or x != x else f"{x:.3f}"
 
 
-def _fmt(x: float) -> str:
-    return "-" if x != x else f"{x:.3f}"
+def _interval(check: CheckModel) -> str:
+    if not check.interval or check.interval[0] is None:
+        return "-"
+    return f"[{_fmt(check.interval[0])}, {_fmt(check.interval[1])}]"
 
 
-HEADERS = ["suite", "task", "check", "value", "interval", "threshold", "verdict", "result"]
+def statement(task: str, check: CheckModel) -> str:
+    if check.passed is None:
+        return f"{task}::{check.name}: {check.status}: {'; '.join(check.notes)}"
+    return (f"{task}::{check.name} = {_fmt(check.value)} {_interval(check)}, required {check.requirement}: "
+            f"{check.status_text}")
 
 
-def render_markdown(rows: list[Row], model: str, backend: str, gate: str) -> str:
-    """The summary: header, counts, then every check with the failed ones first."""
-    failed = [r for r in rows if not r.passed]
-    ordered = failed + [r for r in rows if r.passed]
-    inconclusive = sum(r.verdict == "inconclusive" for r in rows)
+def annotation(suite: SuiteModel, task: str, check: CheckModel, rootdir: Path | None) -> str | None:
+    """A GitHub workflow command: an error for a failed or unrun check, a warning for an inconclusive one."""
+    if check.passed is False or check.passed is None:
+        kind = "error"
+    elif check.status in (INCONCLUSIVE, "degenerate"):
+        kind = "warning"
+    else:
+        return None
+    path = suite.path
+    if rootdir is not None:
+        try:
+            path = os.path.relpath(path, rootdir)
+        except ValueError:
+            pass
+    props = (f"file={escape_property(path.replace(os.sep, '/'))},line={check.line or 1},"
+             f"title={escape_property(suite.suite)}")
+    return f"::{kind} {props}::{escape_data(statement(task, check))}"
+
+
+def annotations(run: RunModel, rootdir: Path | None) -> list[str]:
+    rows = sorted(run.checks(), key=lambda r: r[2].passed is True)  # failed and unrun first
+    return [line for suite, task, check in rows if (line := annotation(suite, task, check, rootdir))]
+
+
+# -- markdown -------------------------------------------------------------------------------------
+
+HEADERS = ["suite", "task", "check", "value", "interval", "threshold", "status", "result"]
+
+
+def _result(check: CheckModel) -> str:
+    return {True: "✅ passed", False: "❌ **FAILED**", None: "⚠️ not run"}[check.passed]
+
+
+def render_markdown(run: RunModel) -> str:
+    """The summary: header, counts that add up, then every check with the failed ones first."""
+    model = run.model or {}
     lines = ["## pytest-misalign", "",
-             f"**model** `{model}` · **backend** `{backend}` · **gate** `{gate}`", ""]
+             f"**model** `{model.get('name', '-')}` · **backend** `{model.get('backend', '-')}` · "
+             f"**gate** `{run.gate}`", ""]
+    rows = run.checks()
     if not rows:
         return "\n".join(lines + ["No checks ran.", ""])
-    lines += [f"**{len(rows) - len(failed)} passed**, **{len(failed)} failed**, **{inconclusive} inconclusive** "
-              f"(of {len(rows)} checks)", "",
+    lines += [status_line(run.summary(), run.gate, run.strict), "",
               "| " + " | ".join(HEADERS) + " |", "|" + "|".join("---" for _ in HEADERS) + "|"]
-    lines += ["| " + " | ".join(md_cell(c) for c in r.cells()) + " |" for r in ordered]
+    for suite, task, check in sorted(rows, key=lambda r: r[2].passed is True):
+        cells = [suite.suite, task, check.name, _fmt(check.value), _interval(check), check.requirement or "-",
+                 check.status_text, _result(check)]
+        lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     return "\n".join(lines + [""])
 
 
@@ -148,45 +134,31 @@ class CISummary:
     def __init__(self, config: pytest.Config, markdown_path: str | None, step_summary: str | None,
                  annotate: bool) -> None:
         self.config, self.markdown_path, self.step_summary, self.annotate = config, markdown_path, step_summary, annotate
-        self.rows: list[Row] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call":
-            row = Row.from_report(report)
-            if row is not None:
-                self.rows.append(row)
+    def _run(self) -> RunModel | None:
+        return self.config.stash.get(RUN_MODEL, None)
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.annotate:
+        run = self._run()
+        if not self.annotate or run is None:
             return
-        for row in sorted(self.rows, key=lambda r: r.passed):
-            line = row.annotation()
-            if line:
-                terminalreporter.write_line(line)
+        for line in annotations(run, self.config.rootpath):
+            terminalreporter.write_line(line)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not (self.markdown_path or (self.step_summary and self.rows)):
+        run = self._run()
+        if run is None or not (self.markdown_path or (self.step_summary and run.checks())):
             return
-        text = render_markdown(self.rows, *self._header())
+        text = render_markdown(run)
         if self.markdown_path:
             os.makedirs(os.path.dirname(self.markdown_path) or ".", exist_ok=True)
             with open(self.markdown_path, "w", encoding="utf-8") as f:
                 f.write(text)
-        if self.step_summary and self.rows:
+        if self.step_summary and run.checks():
             with open(self.step_summary, "a", encoding="utf-8") as f:  # other steps' summaries stay
                 f.write(text + "\n")
-
-    def _header(self) -> tuple[str, str, str]:
-        from ..plugin import EVALUATOR
-
-        evaluator = self.config.stash.get(EVALUATOR, None)
-        if evaluator is None or evaluator.options.model is None:
-            return "-", "-", "-"
-        if evaluator.loaded:
-            info = evaluator.backend.info
-            return info.name, info.backend, evaluator.options.gate
-        return evaluator.options.model.model, evaluator.options.model.backend, evaluator.options.gate
 
 
 def configure(config: pytest.Config, markdown_path: str | None) -> None:

@@ -20,7 +20,7 @@ from .. import stats
 from ..baseline import match as baseline
 from ..baseline.match import BaselineError, ItemMatch, ResultsFileError, baseline_from_data, read_results_file
 from ..errors import MisalignError
-from .results import SCHEMA_VERSION
+from .model import SCHEMA_VERSION, CheckModel, RunModel, TaskModel
 
 CONFIDENCE = 0.95
 _EPS = 1e-9  # a drop of exactly --max-drop is not a regression (floating point slack)
@@ -33,10 +33,10 @@ class CompareError(MisalignError):
 @dataclass
 class RunFile:
     path: Path
-    data: dict[str, Any]
-    tasks: dict[tuple[str, str], dict[str, Any]]  # by (suite, task): the task entry of the file
+    run: RunModel  # the file read back into the run model
+    tasks: dict[tuple[str, str], TaskModel]  # by (suite, task)
     items: dict[tuple[str, str], dict[int, dict[str, Any]]]  # by (suite, task): items by index
-    suite_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by suite name
+    suite_checks: dict[str, list[CheckModel]] = field(default_factory=dict)  # by suite name
 
 
 def _fail(path: Path, problem: str, fix: str) -> CompareError:
@@ -62,13 +62,14 @@ def load_run(path: str | Path) -> RunFile:
                           "(or compare with the version that wrote the file)")
     try:
         items = {key: dict(task.items) for key, task in baseline_from_data(path, data).tasks.items()}
-        tasks = {(str(s["suite"]), str(t["task"])): t for s in data["suites"] for t in s.get("tasks", [])}
-        suite_checks = {str(s["suite"]): list(s.get("checks") or []) for s in data["suites"]}
+        run = RunModel.from_json(data)
+        tasks = {(s.suite, t.task): t for s in run.suites for t in s.tasks}
+        suite_checks = {s.suite: list(s.checks) for s in run.suites}
     except BaselineError as exc:
         raise _fail(path, f"malformed results file ({str(exc).splitlines()[0]})", fix) from None
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise _fail(path, f"malformed results file ({exc!r})", fix) from None
-    return RunFile(path, data, tasks, items, suite_checks)
+    return RunFile(path, run, tasks, items, suite_checks)
 
 
 def paired_stats(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
@@ -102,9 +103,9 @@ def _item_label(item: dict[str, Any], by: str) -> str | None:
     return None
 
 
-def _group_fields(old_task: dict, new_task: dict) -> list[str]:
-    fields = [c.get("by") for t in (old_task, new_task) for c in t.get("checks", []) if c.get("by")]
-    fields += [by for t in (old_task, new_task) for by in (t.get("groups") or {})]
+def _group_fields(old_task: TaskModel, new_task: TaskModel) -> list[str]:
+    fields = [c.by for t in (old_task, new_task) for c in t.checks if c.by]
+    fields += [by for t in (old_task, new_task) for by in t.groups]
     return list(dict.fromkeys(fields))
 
 
@@ -122,7 +123,7 @@ def _groups_paired(old_items, new_items, shared, by) -> list[dict[str, Any]] | N
 def _groups_from_tables(old_task, new_task, by) -> list[dict[str, Any]]:
     """Without item labels: the stored group tables (valid on the shared items only when every item is
     shared); no paired interval or McNemar p can be computed from them."""
-    old_g, new_g = (old_task.get("groups") or {}).get(by, {}), (new_task.get("groups") or {}).get(by, {})
+    old_g, new_g = old_task.groups.get(by, {}), new_task.groups.get(by, {})
     rows = []
     for g in sorted(set(old_g) & set(new_g)):
         o, w = old_g[g], new_g[g]
@@ -147,17 +148,16 @@ def _flips(old_items, new_items, shared) -> tuple[list[dict], list[dict]]:
     return broken, fixed
 
 
-def checks_changed(old_checks: list[dict], new_checks: list[dict]) -> list[dict[str, Any]]:
-    """Checks (matched by name) whose verdict or pass/fail differs between the runs."""
-    new_by = {c.get("name") or c.get("check"): c for c in new_checks}
+def checks_changed(old_checks: list[CheckModel], new_checks: list[CheckModel]) -> list[dict[str, Any]]:
+    """Checks (matched by name) whose status or pass/fail differs between the runs."""
+    new_by = {c.name or c.kind: c for c in new_checks}
     rows = []
     for c in old_checks:
-        name = c.get("name") or c.get("check")
-        w = new_by.get(name)
-        if w is not None and (c.get("verdict") != w.get("verdict") or c.get("passed") != w.get("passed")):
-            rows.append({"check": name, "old_value": c.get("value"), "new_value": w.get("value"),
-                         "old_verdict": c.get("verdict"), "new_verdict": w.get("verdict"),
-                         "old_passed": c.get("passed"), "new_passed": w.get("passed")})
+        w = new_by.get(c.name or c.kind)
+        if w is not None and (c.status_text != w.status_text or c.passed != w.passed):
+            rows.append({"check": c.name or c.kind, "old_value": c.value, "new_value": w.value,
+                         "old_verdict": c.status_text, "new_verdict": w.status_text,
+                         "old_passed": c.passed, "new_passed": w.passed})
     return rows
 
 
@@ -179,13 +179,13 @@ def compare_task(key: tuple[str, str], old: RunFile, new: RunFile) -> dict[str, 
     broken, fixed = _flips(old_items, new_items, shared)
     return {"suite": key[0], "task": key[1], **overall, "groups": groups, "groups_unpaired": unpaired,
             "right_to_wrong": broken, "wrong_to_right": fixed,
-            "checks_changed": checks_changed(old_task.get("checks", []), new_task.get("checks", [])),
+            "checks_changed": checks_changed(old_task.checks, new_task.checks),
             "items_key_changed": changed, "items_only_old": only_old, "items_only_new": only_new,
             "match_summary": match.summary(), "inconclusive": not shared}
 
 
 def _model(run: RunFile) -> dict[str, Any]:
-    model = run.data.get("model") if isinstance(run.data.get("model"), dict) else {}
+    model = run.run.model or {}
     return {"path": str(run.path), "model": model.get("name"), "fingerprint": model.get("fingerprint"),
             "backend": model.get("backend")}
 

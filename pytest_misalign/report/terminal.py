@@ -1,38 +1,36 @@
-"""Tables for the terminal: per suite, a check summary, subgroup tables, suite-level checks."""
+"""The terminal report, rendered from the run model: per suite a check summary, the checks across
+tasks, data sources, subgroup tables and notes; tasks without results; the counts; the gate."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from tabulate import tabulate
 
-from .. import stats
-from ..checks import CheckResult
-from ..scoring.diagnostics import diagnose
-from ..scoring import documents as perplexity
-from ..runner.evaluator import TaskRecord
-
+from .model import CheckModel, RunModel, SuiteModel, TaskModel, UnscoredModel, status_line
 
 # Provenance keys a backend may put in `ModelInfo.extra`, shown in the report header when present.
 _LAYOUT_KEYS = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
                 "distributed_executor_backend")
 
 
-def model_header(info) -> list[str]:
+def model_header(info: dict) -> list[str]:
     """Lines naming what was evaluated and how: model, device, dtype, backend, engine, parallel
     layout, server and served model (never credentials)."""
-    lines = [f"model: {info.name} ({info.source}) on {info.device}, {info.dtype}"]
-    engine = f"backend: {info.backend}" + (f" ({info.engine})" if info.engine else "")
-    extra = info.extra or {}
+    lines = [f"model: {info['name']} ({info['source']}) on {info['device']}, {info['dtype']}"]
+    engine = f"backend: {info['backend']}" + (f" ({info['engine']})" if info.get("engine") else "")
+    extra = info.get("extra") or {}
     layout = ", ".join(f"{k}={extra[k]}" for k in _LAYOUT_KEYS if extra.get(k) not in (None, ""))
     if layout:
         engine += f"; {layout}"
     if extra.get("served_model"):
-        engine += f"; served model {extra['served_model']!r} at {extra.get('server_url', info.source)}"
+        engine += f"; served model {extra['served_model']!r} at {extra.get('server_url', info['source'])}"
     lines.append(engine)
     return lines
 
 
-def _fmt(x: float) -> str:
-    return "-" if x != x else f"{x:.3f}"
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or x != x else f"{x:.3f}"
 
 
 def _table(rows: list[list], headers: list[str]) -> str:
@@ -69,106 +67,137 @@ def fitted_table(rows: list[list[str]], headers: list[str], width: int | None) -
     return text + (f"\n(hidden to fit: {', '.join(dropped)}; -v shows all)" if dropped else "")
 
 
-def _check_cells(result: CheckResult, gate: str, strict: bool = False) -> list[str]:
-    verdict = result.verdict + (" (degenerate)" if result.degenerate else "")
-    return [result.name, _fmt(result.value), f"{result.interval_text()} {result.interval_name}", result.requirement,
-            verdict, "PASS" if result.passes(gate, strict) else "FAIL"]
+def test_cell(check: CheckModel) -> str:
+    return {True: "PASS", False: "FAIL", None: "-"}[check.passed]
+
+
+def _check_cells(check: CheckModel) -> list[str]:
+    interval = (f"[{_fmt(check.interval[0])}, {_fmt(check.interval[1])}] {check.interval_name}"
+                if check.interval and check.interval[0] is not None else "-")
+    return [check.name, _fmt(check.value), interval, check.requirement or "-", check.status_text, test_cell(check)]
 
 
 CHECK_HEADERS = ["check", "value", "interval", "threshold", "verdict", "test"]
 
 
-def _task_rows(records: list[TaskRecord], gate: str, strict: bool = False) -> list[list[str]]:
+def score_cell(task: TaskModel) -> str:
+    """Accuracy with its Wilson interval († when the checks use a cluster bootstrap); perplexity tasks:
+    the word perplexity."""
+    if task.is_perplexity:
+        ppl = task.extra.get("word_perplexity")
+        return "word ppl -" if ppl is None else f"word ppl {ppl:.2f}"
+    lo, hi = task.accuracy_interval or (None, None)
+    return f"{_fmt(task.accuracy)} [{_fmt(lo)}, {_fmt(hi)}]" + ("†" if task.data.get("cluster") else "")
+
+
+def _task_rows(tasks: list[TaskModel]) -> list[list[str]]:
     rows = []
-    for record in records:
-        outcome = record.outcome
-        lo, hi = stats.wilson_interval(outcome.successes, outcome.n)
-        mark = "†" if outcome.task.spec.cluster else ""  # see the note: its checks use the cluster bootstrap
-        n = str(outcome.n) if record.run is None else f"{outcome.n}/{record.run.n}"  # sequential: scored/available
-        head = [outcome.task.spec.name, n, f"{_fmt(outcome.accuracy)} [{lo:.3f}, {hi:.3f}]{mark}"]
-        if outcome.task.spec.is_perplexity:  # documents: no accuracy
-            head[2] = perplexity.report_cell(outcome)
-        for i, result in enumerate(record.checks.values()):
-            rows.append((head if i == 0 else ["", "", ""]) + _check_cells(result, gate, strict))
-        if not record.checks:
+    for task in tasks:
+        n = str(task.n_scored) if "sequential" not in task.extra else f"{task.n_scored}/{task.n}"
+        head = [task.task, n, score_cell(task)]
+        for i, check in enumerate(task.checks):
+            rows.append((head if i == 0 else ["", "", ""]) + _check_cells(check))
+        if not task.checks:
             rows.append(head + ["(no check ran)"] + [""] * 5)
     return rows
 
 
-def _group_tables(records: list[TaskRecord]) -> list[str]:
+GROUP_HEADERS = ["group", "n", "accuracy", "95% Wilson"]
+PERPLEXITY_HEADERS = ["group", "n", "word ppl", "byte ppl", "bits/byte"]
+
+
+def _group_tables(tasks: list[TaskModel]) -> list[str]:
     parts = []
-    for record in records:
-        outcome = record.outcome
-        for by in dict.fromkeys(f for c in outcome.task.spec.checks for f in ([c.by] if c.by else [])):
-            if outcome.task.spec.is_perplexity:
-                parts.append(f"{outcome.task.spec.name} by {by}:\n"
-                             + _table(perplexity.group_rows(outcome, by), perplexity.GROUP_HEADERS))
+    for task in tasks:
+        for by, table in task.groups.items():
+            if task.is_perplexity:  # worst (highest word perplexity) first
+                rows = sorted(table.items(), key=lambda kv: (-(kv[1]["word_perplexity"] or 0), kv[0]))
+                body = [[g, str(r["n"]), f"{r['word_perplexity']:.2f}", f"{r['byte_perplexity']:.4f}",
+                         f"{r['bits_per_byte']:.4f}"] for g, r in rows]
+                parts.append(f"{task.task} by {by}:\n" + _table(body, PERPLEXITY_HEADERS))
                 continue
-            grows = []
-            for g, (s, n) in sorted(outcome.groups(by).items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
-                lo, hi = stats.wilson_interval(s, n)
-                grows.append([g, str(n), _fmt(s / n), f"[{lo:.3f}, {hi:.3f}]"])
-            parts.append(f"{outcome.task.spec.name} by {by}:\n"
-                         + _table(grows, ["group", "n", "accuracy", "95% Wilson"]))
+            rows = sorted(table.items(), key=lambda kv: (kv[1]["correct"] / kv[1]["n"], kv[0]))
+            body = [[g, str(r["n"]), _fmt(r["accuracy"]), f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]"]
+                    for g, r in rows]
+            parts.append(f"{task.task} by {by}:\n" + _table(body, GROUP_HEADERS))
     return parts
 
 
-def note_lines(records: list[TaskRecord], suite_checks: dict[str, CheckResult]) -> list[str]:
+def note_lines(suite: SuiteModel) -> list[str]:
     """Every note once, naming its task and the checks it concerns:
     `  task: gap[region], group_accuracy[region]: groups below min_n=10 ...`."""
     seen: dict[tuple[str, str], list[str]] = {}
-    for record in records:
-        task = record.outcome.task.spec.name
-        for note in ([] if record.outcome.task.spec.is_perplexity else diagnose(record.outcome).notes()):
-            seen.setdefault((task, note), []).append("task")
-        if record.outcome.task.spec.cluster:
-            seen.setdefault((task, f"† the accuracy column's Wilson interval treats items as independent; the "
-                                  f"checks use a cluster bootstrap over '{record.outcome.task.spec.cluster}' "
-                                  f"(see each check's interval)"), []).append("task")
-        for result in record.checks.values():
-            for note in result.notes:
-                seen.setdefault((task, note), []).append(result.name)
-    for result in suite_checks.values():
-        for note in result.notes:
-            seen.setdefault(("(across tasks)", note), []).append(result.name)
+    for task in suite.tasks:
+        for note in (task.diagnostics or {}).get("notes", []):
+            seen.setdefault((task.task, note), []).append("task")
+        if task.data.get("cluster"):
+            seen.setdefault((task.task, f"† the accuracy column's Wilson interval treats items as independent; the "
+                                        f"checks use a cluster bootstrap over '{task.data['cluster']}' "
+                                        f"(see each check's interval)"), []).append("task")
+        for check in task.checks:
+            for note in check.notes:
+                seen.setdefault((task.task, note), []).append(check.name)
+    for check in suite.checks:
+        for note in check.notes:
+            seen.setdefault(("(across tasks)", note), []).append(check.name)
     return [f"  {task}: {', '.join(dict.fromkeys(names))}: {note}" for (task, note), names in seen.items()]
 
 
-def suite_tables(records: list[TaskRecord], suite_checks: dict[str, CheckResult], gate: str,
-                 width: int | None = None, strict: bool = False) -> str:
+def suite_tables(suite: SuiteModel, width: int | None = None) -> str:
     """Task summary (one row per check), suite-level checks, data sources, subgroup tables and
     notes; the wide tables fitted to `width` columns (None: as wide as they are)."""
-    parts = [fitted_table(_task_rows(records, gate, strict), ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS,
-                          width)]
-    if suite_checks:
-        parts.append("across tasks:\n" + fitted_table([_check_cells(r, gate, strict) for r in suite_checks.values()],
-                                                       CHECK_HEADERS, width))
-    parts.append("items:\n" + "\n".join(
-        f"  {r.outcome.task.spec.name}: {r.outcome.n} of {r.outcome.task.total_items} ({r.outcome.task.data_source})"
-        + (f"; sequential gate: {r.run.stop_text()}" if r.run is not None else "") for r in records))
-    parts += _group_tables(records)
-    notes = note_lines(records, suite_checks)
+    parts = []
+    if suite.tasks:
+        parts.append(fitted_table(_task_rows(suite.tasks), ["task", "n", "accuracy [95% Wilson]"] + CHECK_HEADERS,
+                                  width))
+    if suite.checks:
+        parts.append("across tasks:\n" + fitted_table([_check_cells(c) for c in suite.checks], CHECK_HEADERS, width))
+    if suite.tasks:
+        parts.append("items:\n" + "\n".join(
+            f"  {t.task}: {t.n_scored} of {t.data.get('total')} ({t.data.get('source')})"
+            + (f"; sequential gate: {t.extra['sequential']['stopped']}" if "sequential" in t.extra else "")
+            for t in suite.tasks))
+    parts += _group_tables(suite.tasks)
+    notes = note_lines(suite)
     if notes:
         parts.append("notes:\n" + "\n".join(notes))
     return "\n\n".join(parts)
 
 
-def by_suite(records: dict) -> dict[tuple[str, str], list[TaskRecord]]:
-    """Records grouped by (suite name, suite path), in the order tasks were scored."""
-    grouped: dict[tuple[str, str], list[TaskRecord]] = {}
-    for record in records.values():
-        suite = record.outcome.task.suite
-        grouped.setdefault((suite.name, str(suite.path)), []).append(record)
-    return grouped
-
-
-def unscored_lines(unscored) -> list[str]:
+def unscored_lines(unscored: Iterable[tuple[str, UnscoredModel]]) -> list[str]:
     """Tasks without results, with why: skipped (no model, data unavailable) or errored."""
-    rows = sorted(unscored, key=lambda u: (u.status, u.suite.name, u.task))
+    rows = sorted(unscored, key=lambda su: (su[1].status, su[0], su[1].task))
     if not rows:
         return []
     lines = [f"tasks not scored ({len(rows)}):"]
-    for u in rows:
-        reason = u.reason.splitlines()[0]
-        lines.append(f"  {u.status.upper():8} {u.suite.name}::{u.task}: {reason}")
+    for suite, u in rows:
+        lines.append(f"  {u.status.upper():8} {suite}::{u.task}: {u.reason.splitlines()[0]}")
     return lines
+
+
+GATES = {"point": "the point estimate decides; intervals are shown",
+         "sequential": "only a confident pass passes; tasks stop once anytime-valid sequences settle their checks",
+         "confident": "only a confident pass passes"}
+
+
+def gate_line(run: RunModel) -> str:
+    return (f"gate: {run.gate}{' (strict)' if run.strict else ''} — " + GATES.get(run.gate, GATES["confident"])
+            + ("; inconclusive, degenerate and skipped also fail" if run.strict else ""))
+
+
+def report_lines(run: RunModel, width: int | None, notices: list[str] = ()) -> list[tuple[str, dict]]:
+    """The report as (line, markup) pairs: header (and `notices`, e.g. the result cache's status), one
+    block per suite, unscored tasks, counts, gate."""
+    out: list[tuple[str, dict]] = []
+    if run.model is not None:
+        out += [(line, {}) for line in model_header(run.model)]
+    out += [(line, {}) for line in notices]
+    for suite in run.suites:
+        if not (suite.tasks or suite.checks):
+            continue
+        out += [("", {}), (f"suite {suite.suite} ({suite.path})", {"bold": True}), (suite_tables(suite, width), {})]
+    lines = unscored_lines((s.suite, u) for s in run.suites for u in s.unscored)
+    if lines:
+        out += [("", {})] + [(line, {"yellow": True}) for line in lines]
+    out += [("", {}), (status_line(run.summary(), run.gate, run.strict), {}), (gate_line(run), {})]
+    return out

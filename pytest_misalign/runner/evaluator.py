@@ -17,11 +17,14 @@ import pytest
 from ..backends.base import Backend, ModelConfig, Progress, as_backend
 from ..backends.registry import display_model
 from ..baseline.match import Baseline
-from ..checks import CheckResult
+from ..checks import KINDS, CheckResult, KindRegistry
+from ..sequential import check_result, start_run
+from ..sequential.suite import suite_result
 from ..errors import MisalignError
-from ..scoring.score import TaskOutcome, score_task
-from ..spec.model import SuiteSpec
-from ..tasks.prepare import PreparedTask
+from ..scoring.outcome import TaskOutcome
+from ..scoring.score import score_task
+from ..spec.model import CheckSpec, SuiteSpec
+from ..tasks.instance import PreparedTask
 
 if TYPE_CHECKING:
     from ..sequential import SequentialRun
@@ -40,7 +43,7 @@ class ScoringFailed(SetupError):
     """The backend failed while scoring a task (a server went away, CUDA ran out of memory...)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Unscored:
     """A task that has no results: skipped (data unavailable, no model) or errored. In the results file."""
 
@@ -82,8 +85,9 @@ class TaskRecord:
 
 class Evaluator:
     def __init__(self, options: Options, loader: Callable[[ModelConfig], Backend],
-                 progress: Callable[[str, int, int], Progress] | None = None) -> None:
+                 progress: Callable[[str, int, int], Progress] | None = None, kinds: KindRegistry = KINDS) -> None:
         self.options = options
+        self.kinds = kinds  # the check kinds of this session: built-in, and those plugins add
         self._loader = loader
         self._progress = progress  # factory(label, n_items, n_requests) -> progress callback
         self._backend: Backend | None = None
@@ -93,6 +97,8 @@ class Evaluator:
         self.remote_info = None  # ModelInfo sent by xdist workers (the controller loads no model)
         self.worker_cache_status: list[str] = []  # the result cache's status line from each xdist worker
         self.suite_checks: dict[str, dict[str, CheckResult]] = {}  # by suite path, then test name
+        # tests without a result: (suite path, task or None) -> test name -> (status, reason)
+        self.not_run: dict[tuple[str, str | None], dict[str, tuple[str, str]]] = {}
         self.load_seconds: float | None = None
 
     @property
@@ -134,6 +140,11 @@ class Evaluator:
         if key not in self.records:
             self.unscored.setdefault(key, Unscored(suite, task, status, reason))
 
+    def record_not_run(self, suite: SuiteSpec, task: str | None, name: str, status: str, reason: str) -> None:
+        """A test that has no result: its task was not scored (`status` "not scored") or it, or its task,
+        failed to run ("error"). `task` None: a suite-level check. The first reason is kept."""
+        self.not_run.setdefault((str(suite.path), task), {}).setdefault(name, (status, reason))
+
     def outcome(self, task: PreparedTask) -> TaskOutcome:
         """The task's outcome, scored on first use; a scoring failure is remembered for the task."""
         record = self.records.get(task.key)
@@ -170,15 +181,15 @@ class Evaluator:
         return outcome
 
     def _sequential_run(self, task: PreparedTask):
-        from ..sequential import start_run
+        return start_run(task, self.options, self.kinds)
 
-        return start_run(task, self.options)
-
-    def sequential_result(self, task: PreparedTask, name: str) -> CheckResult:
-        """A check's result under the sequential gate (the task is scored by then)."""
-        from ..sequential import check_result
-
-        return check_result(self.records[task.key].run, name)
+    def check_result(self, task: PreparedTask, check: CheckSpec, name: str) -> CheckResult:
+        """A task-level check's result: its kind's fixed-n run, or under the sequential gate the result
+        its sequence (or final test) settled on. The task is scored first."""
+        outcome = self.outcome(task)
+        if self.options.sequential:
+            return check_result(self.records[task.key].run, name)
+        return self.kinds.run(check, outcome, name)
 
     def _start_progress(self, task: PreparedTask) -> Progress | None:
         if self._progress is None:
@@ -187,12 +198,16 @@ class Evaluator:
             len(inst.choices) for inst in task.instances)
         return self._progress(f"{task.suite.name}::{task.spec.name}", len(task.instances), n_requests)
 
-    def sequential_suite_result(self, suite: SuiteSpec, check, name: str,
+    def suite_check_result(self, suite: SuiteSpec, check: CheckSpec, name: str,
+                           tasks: dict[str, PreparedTask]) -> CheckResult:
+        """A suite-level check over its tasks' outcomes (scored first)."""
+        outcomes = {task_name: self.outcome(task) for task_name, task in tasks.items()}
+        return self.kinds.run_suite(check, outcomes, name)
+
+    def sequential_suite_result(self, suite: SuiteSpec, check: CheckSpec, name: str,
                                 tasks: dict[str, PreparedTask]) -> CheckResult:
         """A suite-level check under the sequential gate: resumes the tasks it reads while it is
         undecided (sequential/suite.py); a backend failure is a `ScoringFailed`, as in `outcome`."""
-        from ..sequential.suite import suite_result
-
         runs = {name_: self.records[task.key].run for name_, task in tasks.items()}
 
         def advance(run) -> None:
@@ -200,7 +215,7 @@ class Evaluator:
             self.records[run.task.key].outcome = run.outcome()
 
         try:
-            return suite_result(check, runs, name, advance)
+            return suite_result(check, self.kinds[check.kind], runs, name, advance)
         except MisalignError:
             raise
         except Exception as exc:  # noqa: BLE001 - a backend failure while resuming, said once

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import stats
-from .score import TaskOutcome, normalize
+from .outcome import TaskOutcome
+from .match import normalize
 
 CONSTANT_SHARE = 0.95  # predictions sharing one answer at least this often are a constant answer
 CONSTANT_MIN_ITEMS = 5  # below this many items no answer pattern is called constant

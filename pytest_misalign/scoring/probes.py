@@ -2,10 +2,11 @@
 choices. They go to the backend in the same batch as the task's own requests (so they share its
 batching, prefix sharing and result cache) and land in `ItemOutcome.extra` as `{key: logprob}`.
 
-* `preference: {more: F, less: G}` (CrowS-Pairs, as lm-eval's `crows_pairs`): the summed
-  log-likelihood of the item's field F and of its field G, each with an EMPTY context and no
-  delimiter (lm-eval: `doc_to_text: ""`, `target_delimiter: ""`; an empty context is scored after
-  the tokenizer's prefix token). Keys `text:F`, `text:G`.
+* sentences a check's kind asks for (`CheckShape.sentences`; `preference: {more: F, less: G}`,
+  CrowS-Pairs as lm-eval's `crows_pairs`): the summed log-likelihood of the item's field F and of
+  its field G, each with an EMPTY context and no delimiter (lm-eval: `doc_to_text: ""`,
+  `target_delimiter: ""`; an empty context is scored after the tokenizer's prefix token). Keys
+  `text:F`, `text:G`.
 * `metric: acc_pmi` (lm-eval's `acc_mutual_info`): for every choice k the log-likelihood of
   `delimiter + choice_k` after the task's `unconditional` context (default "", as lm-eval; e.g.
   "Answer:" for Holtzman et al.'s domain-conditional PMI). Keys `uncond:k`. The prediction is the
@@ -21,7 +22,7 @@ import numpy as np
 from ..backends.base import LoglikelihoodRequest
 
 if TYPE_CHECKING:
-    from ..tasks.prepare import Instance, PreparedTask
+    from ..tasks.instance import Instance, PreparedTask
 
 PMI_METRIC = "acc_pmi"
 ProbeList = list[tuple[str, LoglikelihoodRequest]]
@@ -42,9 +43,8 @@ def unconditional_context(task: PreparedTask) -> str:
 def _item_probes(task: PreparedTask, inst: Instance) -> ProbeList:
     probes: ProbeList = []
     for check in task.spec.checks:
-        if check.kind == "preference":
-            for field in (check.params["more"], check.params["less"]):
-                probes.append((text_key(field), LoglikelihoodRequest("", str(inst.fields[field]))))
+        for field in (check.shape.sentences if check.shape is not None else ()):
+            probes.append((text_key(field), LoglikelihoodRequest("", str(inst.fields[field]))))
     if task.spec.metric == PMI_METRIC:
         context = unconditional_context(task)
         probes += [(uncond_key(k), LoglikelihoodRequest(context, task.spec.delimiter + choice))

@@ -9,62 +9,15 @@ Free-form tasks generate greedily and match.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass
-from functools import cached_property
-
 import numpy as np
 
 from . import probes
 from ..backends.base import Backend, GenerationRequest, LoglikelihoodRequest, Progress
 from ..metrics import generation_scores
-from ..tasks.prepare import Instance, PreparedTask
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    index: int
-    answer: int | str
-    prediction: int | str | None
-    correct: bool
-    scores: tuple[float, ...] | None = None  # multiple choice: summed log-likelihood per choice
-    output: str | None = None  # free-form: the generated text
-    score: float | None = None  # free-form with a generation `metric:`: the item's score in [0, 1] (metrics/)
-    extra: dict[str, float] | None = None  # probes (probes.py): log-likelihoods beyond the choices
-    document: tuple[float, int, int] | None = None  # type: perplexity: (rolling log-likelihood, words, bytes)
-
-
-@dataclass
-class TaskOutcome:
-    task: PreparedTask
-    items: list[ItemOutcome]
-
-    @cached_property
-    def correct(self) -> np.ndarray:
-        return np.fromiter((o.correct for o in self.items), dtype=bool, count=len(self.items))
-
-    @property
-    def n(self) -> int:
-        return len(self.items)
-
-    @property
-    def successes(self) -> int:
-        return int(self.correct.sum())
-
-    @property
-    def accuracy(self) -> float:
-        return float(self.correct.mean()) if self.n and not self.task.spec.is_perplexity else float("nan")
-
-    def groups(self, by: str) -> dict[str, tuple[int, int]]:
-        """`{group: (successes, n)}` in order of first appearance."""
-        counts: dict[str, list[int]] = {}
-        for labels, ok in zip(self.task.group_memberships(by), self.correct):
-            for label in labels:  # a list-valued group field: the item counts in each of its groups
-                entry = counts.setdefault(label, [0, 0])
-                entry[0] += int(ok)
-                entry[1] += 1
-        return {label: (s, n) for label, (s, n) in counts.items()}
+from ..tasks.instance import Instance, PreparedTask
+from .match import matches
+from .documents import score_documents
+from .outcome import ItemOutcome, TaskOutcome
 
 
 def model_prompt(task: PreparedTask, inst: Instance, backend: Backend) -> str:
@@ -76,7 +29,6 @@ def score_task(task: PreparedTask, backend: Backend, progress: Progress | None =
     if task.spec.is_generation:
         return TaskOutcome(task, _score_generation(task, backend, progress))
     if task.spec.is_perplexity:
-        from .documents import score_documents  # rolling log-likelihood per document
         return TaskOutcome(task, score_documents(task, backend, progress))
     return TaskOutcome(task, _score_multiple_choice(task, backend, progress))
 
@@ -119,36 +71,3 @@ def _score_generation(task: PreparedTask, backend: Backend, progress: Progress |
     ]
 
 
-_WS = re.compile(r"\s+")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-
-
-def normalize(text: str) -> str:
-    """Case-, whitespace- and accent-insensitive form used by `exact` and `contains`."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _WS.sub(" ", stripped).strip().casefold()
-
-
-def extract_number(text: str) -> float | None:
-    """The last number in `text` (lm-eval's "flexible extract"); thousands separators allowed."""
-    found = _NUMBER.findall(text)
-    if not found:
-        return None
-    try:
-        return float(found[-1].replace(",", ""))
-    except ValueError:
-        return None
-
-
-def matches(output: str, expected: str, how: str) -> bool:
-    if how == "exact":
-        return normalize(output) == normalize(expected)
-    if how == "contains":
-        return normalize(expected) in normalize(output)
-    if how == "regex":
-        return re.search(expected, output) is not None
-    if how == "number":
-        got, want = extract_number(output), extract_number(expected)
-        return got is not None and want is not None and abs(got - want) <= 1e-9 * max(1.0, abs(want))
-    raise ValueError(f"unknown match {how!r}")

@@ -5,25 +5,21 @@ sequence at the last item (the running intersection makes the sequence at the en
 any path) nor by the final fixed-n test. The completions tried: every group of the check's `by`
 all right or all wrong (2^k of them for k <= 4 groups; else everything right, everything wrong).
 These are the completions that push a monotone quantity (accuracy, a group's accuracy, a gap)
-furthest either way. Only for correctness-based checks on tasks without `cluster:` (there the
-final test is a bootstrap, too slow to rerun after every chunk).
+furthest either way. Only for correctness-based kinds (they declare `futility=True`) on tasks without
+`cluster:` (there the final test is a bootstrap, too slow to rerun after every chunk).
 """
 
 from __future__ import annotations
 
 import itertools
 
-from ..checks import INCONCLUSIVE, run_check
-from ..scoring.score import ItemOutcome, TaskOutcome
+from ..checks import INCONCLUSIVE
+from ..scoring.outcome import ItemOutcome, TaskOutcome
 from ..spec.model import CheckSpec
-from ..checks.monitor import MonitorFn, View, at_confidence
+from ..checks.kind import MonitorFn
+from ..checks.monitor import View, at_confidence
 
-FUTILITY_KINDS = ("accuracy", "group_accuracy", "gap")
 MAX_GROUPS = 4
-
-
-def supports_futility(check: CheckSpec, view: View) -> bool:
-    return check.kind in FUTILITY_KINDS and not view.task.spec.cluster
 
 
 def _completions(check: CheckSpec, view: View):
@@ -51,7 +47,8 @@ def _synthetic(inst, right: bool) -> ItemOutcome:
                        output=str(inst.answer) if right else "")
 
 
-def futile(check: CheckSpec, view: View, monitor: MonitorFn, alpha_seq: float, final_confidence: float) -> bool:
+def futile(check: CheckSpec, view: View, monitor: MonitorFn, final, alpha_seq: float,
+           final_confidence: float) -> bool:
     """True when no tried completion of the remaining items decides the check (see the module doc)."""
     n = len(view.task.instances)
     final_check = at_confidence(check, final_confidence)
@@ -64,6 +61,6 @@ def futile(check: CheckSpec, view: View, monitor: MonitorFn, alpha_seq: float, f
         if monitor(check, full, alpha_seq).verdict != INCONCLUSIVE:
             return False
         outcome = TaskOutcome(view.task, [items[pos] for pos in range(n)])
-        if run_check(final_check, outcome, "futility").verdict != INCONCLUSIVE:
+        if final(final_check, outcome, "futility").verdict != INCONCLUSIVE:
             return False
     return True

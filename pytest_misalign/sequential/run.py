@@ -8,7 +8,7 @@ to miss at some time (probability ≤ α_s, however often we look) or the final 
 ≤ α in all. Most of α goes to the final test, so that a check the `confident` gate decides on all the
 items is decided the same way when the sequence leaves it to the end (the final interval is at 0.96
 where the confident gate's is at 0.95), while a sequence at α/5 is only ~10 % wider than at α/2.
-A check without a sequence (`monitors.unmonitored`) keeps the task scoring to the end. Such a task is
+A check without a sequence (`CheckKind.why_unmonitored`) keeps the task scoring to the end. Such a task is
 scored in full whatever the data, so none of its checks is monitored: each keeps its fixed-n interval
 at 1 − α, exactly as under the `confident` gate (nothing was used to stop).
 """
@@ -19,12 +19,15 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..backends.base import Backend, Progress
-from ..checks import INCONCLUSIVE, CheckResult, run_check
-from ..scoring.score import ItemOutcome, TaskOutcome, score_task
+from ..checks import INCONCLUSIVE, CheckResult
+from ..checks.kind import MonitorFn
+from ..checks.monitor import Seq, View
+from ..checks.registry import KindRegistry
+from ..scoring.outcome import ItemOutcome, TaskOutcome
+from ..scoring.score import score_task
 from ..spec.model import CheckSpec
-from ..tasks.prepare import PreparedTask
-from .futility import futile, supports_futility
-from ..checks.monitor import MONITORS, MonitorFn, Seq, View, unmonitored
+from ..tasks.instance import PreparedTask
+from .futility import futile
 from .plan import Plan, make_plan
 
 DECIDED, FUTILE, FINAL, FULL = "decided", "futile", "final", "unmonitored"
@@ -40,7 +43,8 @@ class CheckState:
     name: str
     why_not: str | None  # no sequence: why (the task then scores every item)
     monitor: MonitorFn | None = None
-    final: FinalFn = run_check
+    final: FinalFn | None = None  # the fixed-n check (its kind's `run`)
+    futility: bool = False  # its kind supports futility (`sequential/futility.py`)
     seq: Seq | None = None  # the sequence's state when it settled (or the latest)
     status: str | None = None  # DECIDED | FUTILE once settled
     units: int = 0  # units scored when it settled
@@ -74,10 +78,9 @@ class SequentialRun:
     items: dict[int, ItemOutcome] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, task: PreparedTask, checks: list[tuple[CheckSpec, str]], seed: int = 0,
+    def start(cls, task: PreparedTask, checks: list[tuple[CheckSpec, str]], kinds: KindRegistry, seed: int = 0,
               chunk: int | None = None, blockers: list[str] | None = None) -> "SequentialRun":
-        states = {name: CheckState(check, name, unmonitored(check, task), MONITORS.get(check.kind))
-                  for check, name in checks}
+        states = {name: _state(kinds, check, name, task) for check, name in checks}
         why = [f"{s.name}: {s.why_not}" for s in states.values() if s.why_not]
         return cls(task, make_plan(task, [c for c, _ in checks], seed, chunk), states, why + list(blockers or []))
 
@@ -134,8 +137,8 @@ class SequentialRun:
         state.units, state.items = self.n_units, self.n_scored
         if state.seq.verdict != INCONCLUSIVE:
             state.status = DECIDED
-        elif not self.exhausted and supports_futility(state.check, view) and futile(
-                state.check, view, monitor, state.alpha_sequence, state.final_confidence):
+        elif not self.exhausted and state.futility and not view.task.spec.cluster and futile(
+                state.check, view, monitor, state.final, state.alpha_sequence, state.final_confidence):
             state.status = FUTILE
 
     def outcome(self, n_units: int | None = None) -> TaskOutcome:
@@ -150,3 +153,8 @@ class SequentialRun:
         if self.blockers:
             return f"all {self.n} items scored ({self.blockers[0]})"
         return f"all {self.n} items scored (data ran out before every sequence decided)"
+
+
+def _state(kinds: KindRegistry, check: CheckSpec, name: str, task: PreparedTask) -> CheckState:
+    kind = kinds[check.kind]
+    return CheckState(check, name, kind.why_unmonitored(check, task.spec), kind.monitor, kind.run, kind.futility)

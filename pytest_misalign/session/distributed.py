@@ -60,6 +60,7 @@ def send(config: pytest.Config, evaluator: "Evaluator") -> None:
         cache_status = evaluator.backend.status()
     payload = {
         "records": evaluator.records, "suite_checks": evaluator.suite_checks, "unscored": evaluator.unscored,
+        "not_run": evaluator.not_run,
         "info": evaluator.model_info, "load_seconds": evaluator.load_seconds, "cache_status": cache_status,
     }
     config.workeroutput[WORKER_OUTPUT_KEY] = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
@@ -72,6 +73,9 @@ def merge(evaluator: "Evaluator", payload: dict) -> None:
     for key, unscored in payload["unscored"].items():
         if key not in evaluator.records:
             evaluator.unscored.setdefault(key, unscored)
+    for key, tests in payload["not_run"].items():
+        for name, entry in tests.items():
+            evaluator.not_run.setdefault(key, {}).setdefault(name, entry)
     for path, checks in payload["suite_checks"].items():
         for name, result in checks.items():
             evaluator.suite_checks.setdefault(path, {}).setdefault(name, result)

@@ -13,11 +13,17 @@ import pytest
 
 from ..baseline.match import BaselineTask
 from ..baseline.regression import regression_tests, run_regression
-from ..checks import INCONCLUSIVE, CheckResult, run_check, run_suite_check
+from ..checks import INCONCLUSIVE, CheckResult
+from ..checks.evidence import evidence
+from ..report.build import check_model
+from ..report.ci import check_properties
+from ..report.model import ERROR, NOT_SCORED
 from ..errors import DataUnavailable, MisalignError
 from ..runner.evaluator import EVALUATOR, Evaluator, SetupError
 from ..spec import CheckSpec, SuiteSpec, TaskSpec, parse_suite_file, unique_check_names
-from ..tasks.prepare import PreparedTask, prepare_task
+from ..spec.suite import tasks_read
+from ..tasks.instance import PreparedTask
+from ..tasks.prepare import prepare_task
 
 NO_MODEL = ("no model configured: pass --misalign-model=NAME (e.g. smollm2-135m) "
             "or set misalign_model in the ini file")
@@ -52,7 +58,8 @@ class SuiteFile(_PlainErrors, pytest.File):
 
     def collect(self):
         options = self.config.stash[EVALUATOR].options
-        spec = self.spec = parse_suite_file(self.path, data_roots=options.data_roots, require_checks=True)
+        kinds = self.config.stash[EVALUATOR].kinds
+        spec = self.spec = parse_suite_file(self.path, kinds=kinds, data_roots=options.data_roots, require_checks=True)
         _register_markers(self.config, spec.markers + [m for t in spec.tasks for m in t.markers],
                           f"suite {spec.name}")
         for marker in spec.markers:
@@ -66,8 +73,7 @@ class SuiteFile(_PlainErrors, pytest.File):
             yield TaskCollector.from_parent(self, name=task.name, suite=spec, task=task,
                                             prepared=prepared[task.name])
         for check, name in zip(spec.checks, unique_check_names(spec.checks)):
-            answered = {t: p for t, p in prepared.items() if not spec.task(t).is_perplexity}  # no accuracy
-            yield SuiteCheckItem.from_parent(self, name=name, suite=spec, check=check, tasks=answered)
+            yield SuiteCheckItem.from_parent(self, name=name, suite=spec, check=check, tasks=prepared)
 
 
 class TaskCollector(_PlainErrors, pytest.Collector):
@@ -125,6 +131,7 @@ class _MisalignItem(_PlainErrors, pytest.Item):
         if not evaluator.configured:
             for name in needs:
                 evaluator.record_unscored(self.suite, name, "skipped", NO_MODEL)
+            self.not_run(NOT_SCORED, NO_MODEL)
             if strict:
                 raise SetupError(f"{NO_MODEL}\n  --misalign-strict: a release gate must score a model")
             pytest.skip(NO_MODEL)
@@ -132,35 +139,66 @@ class _MisalignItem(_PlainErrors, pytest.Item):
             if isinstance(prepared, str):
                 reason = f"task '{name}': data unavailable: {prepared}"
                 evaluator.record_unscored(self.suite, name, "skipped", reason)
+                self.not_run(NOT_SCORED, reason)
                 if strict:
                     raise SetupError(f"{reason}\n  --misalign-strict: a skipped task fails a release gate")
                 pytest.skip(reason)
-        for prepared in needs.values():
-            evaluator.outcome(prepared)  # SetupError subclasses: model unavailable, scoring failed
+        try:
+            for prepared in needs.values():
+                evaluator.outcome(prepared)  # SetupError subclasses: model unavailable, scoring failed
+        except SetupError as exc:
+            self.not_run(ERROR, str(exc).splitlines()[0])
+            raise
+
+    def not_run(self, status: str, reason: str) -> None:
+        """Record that this test has no result (for the run model)."""
+        self.evaluator.record_not_run(self.suite, self.task_name, self.name, status, reason)
+
+    @property
+    def task_name(self) -> str | None:
+        """The task this test belongs to (None for a suite-level check)."""
+        return self.parent.task.name if isinstance(self.parent, TaskCollector) else None
 
     def runtest(self) -> None:
-        result = self.evaluate()
+        try:
+            result = self.evaluate()
+        except MisalignError as exc:  # a broken suite or data found while checking: said, and recorded
+            self.not_run(ERROR, str(exc).splitlines()[0])
+            raise
         options = self.evaluator.options
         message = result.message(options.gate)
         self.user_properties.append(("misalign", message))
-        from ..report.ci import check_properties
-
-        self.user_properties.extend(check_properties(self, result))  # misalign.value, ... for --junitxml
+        record = self.check_record(result)
+        self.user_properties.extend(check_properties(self.suite.name, self.scope_label(), record))  # --junitxml
         if not result.passes(options.gate, options.strict):
             if result.passes(options.gate):
                 message += "\n  " + _strict_reason(result)
             shown = self.evidence(result)
             raise CheckFailed(message + (f"\n{shown}" if shown else ""))
 
+    def check_record(self, result: CheckResult):
+        """This check's row of the run model (what --junitxml properties show)."""
+        options = self.evaluator.options
+        return check_model(result, options.gate, options.strict, n=self.scope_n(), line=self.line)
+
+    def scope_n(self) -> int | None:
+        """The items this test's value is over: its task's scored items, or those of the tasks it reads."""
+        records = [self.evaluator.records.get(p.key) for p in self.needs().values() if not isinstance(p, str)]
+        return sum(r.outcome.n for r in records if r is not None) if records else None
+
+    def scope_label(self) -> str:
+        """The task, or for a suite-level check the tasks it compares."""
+        return self.task_name or ", ".join(self.needs())
+
     def evidence(self, result: CheckResult) -> str:
         """The items behind a failure (`--misalign-show-items`); none by default."""
         return ""
 
     def _show(self, check: CheckSpec, result: CheckResult, prepared: PreparedTask) -> str:
-        from ..report.evidence import evidence
-
         width = self.config.get_terminal_writer().fullwidth
-        return evidence(check, result, self.evaluator.outcome(prepared), self.evaluator.options.show_items, width)
+        evaluator = self.evaluator
+        return evidence(evaluator.kinds[check.kind], check, result, evaluator.outcome(prepared),
+                        evaluator.options.show_items, width)
 
     def evaluate(self) -> CheckResult:
         raise NotImplementedError
@@ -186,11 +224,8 @@ class CheckItem(_MisalignItem):
         return {self.parent.task.name: self.prepared}
 
     def evaluate(self) -> CheckResult:
-        evaluator = self.evaluator
-        outcome = evaluator.outcome(self.prepared)
-        result = (evaluator.sequential_result(self.prepared, self.name) if evaluator.options.sequential
-                  else run_check(self.check, outcome, self.name))
-        evaluator.record_check(self.prepared, result)
+        result = self.evaluator.check_result(self.prepared, self.check, self.name)
+        self.evaluator.record_check(self.prepared, result)
         return result
 
     def evidence(self, result: CheckResult) -> str:
@@ -210,7 +245,7 @@ class RegressionItem(_MisalignItem):
     def evaluate(self) -> CheckResult:
         prepared, evaluator = self.prepared, self.evaluator
         outcome = evaluator.outcome(prepared)
-        result = (evaluator.sequential_result(prepared, self.name) if evaluator.options.sequential else
+        result = (evaluator.check_result(prepared, None, self.name) if evaluator.options.sequential else
                   run_regression(outcome, self.base, prepared.spec.regression, evaluator.options.max_drop,
                                  self.by, self.name))
         self.evaluator.record_check(prepared, result)
@@ -224,9 +259,8 @@ class SuiteCheckItem(_MisalignItem):
         self.check, self.tasks, self.line = check, tasks, check.line
 
     def needs(self) -> dict[str, PreparedTask | str]:
-        if self.check.kind == "shift":
-            return {name: self.tasks[name] for name in (self.check.params["from"], self.check.params["to"])}
-        return dict(self.tasks)
+        names = tasks_read(self.evaluator.kinds, self.check, self.suite.tasks)
+        return {name: self.tasks[name] for name in names if name in self.tasks}
 
     _settled: CheckResult | None = None
 
@@ -237,7 +271,6 @@ class SuiteCheckItem(_MisalignItem):
             self._settled = evaluator.sequential_suite_result(self.suite, self.check, self.name, self.needs())
 
     def evaluate(self) -> CheckResult:
-        outcomes = {name: self.evaluator.outcome(prepared) for name, prepared in self.needs().items()}
-        result = self._settled or run_suite_check(self.check, outcomes, self.name)
+        result = self._settled or self.evaluator.suite_check_result(self.suite, self.check, self.name, self.needs())
         self.evaluator.record_suite_check(self.suite, result)
         return result

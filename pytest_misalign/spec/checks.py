@@ -1,180 +1,123 @@
-"""Validation helpers shared by the suite parser, and the parsing of `checks:` and their parameters.
+"""The `checks:` of a task or a suite: each entry parsed against its kind's declared parameters and rules.
 
-Every problem is a `SuiteError` naming the file, line, task and key, with a fix where one is clear.
+The kinds come as a table (`spec.kinds.Kinds`); every problem is a `SuiteError` naming the file, line,
+task and key (`checks[1].gap.max`), with a fix.
 """
 
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from ..errors import SuiteError
-from .model import _COUNT, _LEVEL, _NONNEG, _RATE, CHECK_PARAMS, SUITE_CHECK_PARAMS, CheckSpec, Param
-from .yamlio import YamlList, YamlMap
+from .context import Ctx, line_of
+from .kinds import Kinds, KindSchema, Rule
+from .model import CheckSpec, TaskSpec
+from .params import param_problem
+from .yamlio import YamlMap
 
-
-class _Ctx:
-    """Where we are in the file, to build errors."""
-
-    def __init__(self, path: Path, task: str | None = None) -> None:
-        self.path = path
-        self.task = task
-
-    def error(self, message: str, *, key: str | None = None, line: int | None = None,
-              fix: str | None = None) -> SuiteError:
-        return SuiteError(message, path=self.path, line=line, task=self.task, key=key, fix=fix)
+EXAMPLE = {"task": "- gap: {by: region, max: 0.3}", "suite": "- spread: {max: 0.3}"}
 
 
-def _line(node: Any, key: str | None = None) -> int | None:
-    if isinstance(node, YamlMap):
-        return node.line_of(key) if key is not None else node.line
-    if isinstance(node, YamlList):
-        return node.line
-    return None
-
-
-def _check_keys(ctx: _Ctx, node: YamlMap, allowed: set[str], where: str) -> None:
-    for key in node:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
-            raise ctx.error(f"unknown key '{key}' in {where}", key=str(key), line=node.line_of(key),
-                            fix=hint)
-
-
-def _require_map(ctx: _Ctx, node: Any, key: str, line: int | None) -> YamlMap:
-    if not isinstance(node, dict):
-        raise ctx.error(f"must be a mapping, got {type(node).__name__}", key=key, line=line)
-    return node
-
-
-def _require_str(ctx: _Ctx, node: YamlMap, key: str, *, required: bool = True) -> str | None:
-    if key not in node:
-        if required:
-            raise ctx.error(f"missing required key '{key}'", key=key, line=node.line,
-                            fix=f"add `{key}: ...`")
-        return None
-    value = node[key]
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ctx.error(f"must be a non-empty string, got {value!r}", key=key, line=node.line_of(key))
-    return value
-
-
-def _str_list(ctx: _Ctx, node: YamlMap, key: str) -> list[str]:
-    value = node.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ctx.error("must be a list of strings", key=key, line=node.line_of(key))
-    return list(value)
-
-
-def _parse_checks(ctx: _Ctx, node: YamlMap, schemas: dict[str, dict[str, Param]], what: str) -> list[CheckSpec]:
+def parse_checks(ctx: Ctx, node: YamlMap, kinds: Kinds, level: str, what: str) -> list[CheckSpec]:
+    """The node's `checks:` list; `level` is "task" or "suite" (which kinds may appear)."""
     raw = node.get("checks", [])
     if not isinstance(raw, list):
-        raise ctx.error(f"{what} must be a list like `- {next(iter(schemas))}: {{...}}`", key="checks",
+        first = next((k for k, kind in kinds.items() if kind.level == level), "accuracy")
+        raise ctx.error(f"{what} must be a list like `- {first}: {{...}}`", key="checks",
                         line=node.line_of("checks"))
-    return [_parse_check(ctx, entry, raw.line_of(i), i, schemas, what) for i, entry in enumerate(raw)]
+    return [_parse_check(ctx, entry, raw.line_of(i), i, kinds, level, what) for i, entry in enumerate(raw)]
 
 
-def _parse_check(ctx: _Ctx, entry: Any, line: int | None, index: int, schemas: dict[str, dict[str, Param]],
+def _unknown_kind(ctx: Ctx, kind: Any, kinds: Kinds, level: str, what: str, where: str, line: int | None):
+    here = sorted(k for k, decl in kinds.items() if decl.level == level)
+    close = difflib.get_close_matches(str(kind), here, n=1)
+    other = "suite" if level == "task" else "task"
+    fix = (f"'{kind}' belongs in the {other}-level `checks:`" if kind in kinds
+           else f"did you mean '{close[0]}'?" if close else f"{what}: {', '.join(here)}")
+    return ctx.error(f"unknown check '{kind}' in {what}", key=where, line=line, fix=fix)
+
+
+def _parse_check(ctx: Ctx, entry: Any, line: int | None, index: int, kinds: Kinds, level: str,
                  what: str) -> CheckSpec:
     where = f"checks[{index}]"
     if isinstance(entry, str):
         entry = YamlMap({entry: YamlMap()})
     if not isinstance(entry, dict) or len(entry) != 1:
-        raise ctx.error("each check is a one-key mapping such as `- gap: {by: region, max: 0.3}`",
-                        key=where, line=line)
+        raise ctx.error(f"each check is a one-key mapping such as `{EXAMPLE[level]}`", key=where, line=line)
     (kind, params), = entry.items()
-    if kind not in schemas:
-        other = SUITE_CHECK_PARAMS if schemas is CHECK_PARAMS else CHECK_PARAMS
-        close = difflib.get_close_matches(str(kind), sorted(schemas), n=1)
-        fix = (f"'{kind}' belongs in the {'suite' if schemas is CHECK_PARAMS else 'task'}-level `checks:`"
-               if kind in other else f"did you mean '{close[0]}'?" if close
-               else f"{what}: {', '.join(sorted(schemas))}")
-        raise ctx.error(f"unknown check '{kind}' in {what}", key=where, line=line, fix=fix)
+    decl = kinds.get(kind) if isinstance(kind, str) else None
+    if decl is None or decl.level != level:
+        raise _unknown_kind(ctx, kind, kinds, level, what, where, line)
     if params is None:
         params = YamlMap()
     if not isinstance(params, dict):
         raise ctx.error(f"parameters of '{kind}' must be a mapping, got {params!r}", key=where, line=line)
-    schema = schemas[kind]
+    _check_params(ctx, decl, params, where, line)
+    raise_rule(ctx, _generic_rules(decl, params) or decl.rules(params), kind, params, where, line)
+    return CheckSpec(kind=kind, params=dict(params), line=line, shape=decl.shape_of(params))
+
+
+def _check_params(ctx: Ctx, decl: KindSchema, params: Mapping, where: str, line: int | None) -> None:
+    kind, schema = decl.name, decl.params
     for key, value in params.items():
         if key not in schema:
             close = difflib.get_close_matches(str(key), sorted(schema), n=1)
             raise ctx.error(f"unknown parameter '{key}' for check '{kind}'", key=f"{where}.{kind}.{key}",
-                            line=_line(params, key) or line,
+                            line=line_of(params, key) or line,
                             fix=f"did you mean '{close[0]}'?" if close else f"'{kind}' takes: {', '.join(sorted(schema))}")
-        problem = _param_problem(schema[key], value)
+        problem = param_problem(schema[key], value)
         if problem:
             raise ctx.error(f"parameter '{key}' {problem}, got {value!r}", key=f"{where}.{kind}.{key}",
-                            line=_line(params, key) or line)
+                            line=line_of(params, key) or line)
     for key, param in schema.items():
         if param.required and key not in params:
             raise ctx.error(f"check '{kind}' needs '{key}' ({param.help})", key=f"{where}.{kind}", line=line,
                             fix=f"add `{key}: ...`")
-    if "max_flip_rate" in params and not params.get("paired"):
-        raise ctx.error("`max_flip_rate` needs counterfactual pairs", key=f"{where}.{kind}.max_flip_rate",
-                        line=_line(params, "max_flip_rate") or line, fix="add `paired: true` (and `pair: FIELD`)")
+
+
+def _generic_rules(decl: KindSchema, params: Mapping) -> Rule | None:
+    """Rules of every kind with `min` and `max`: they must not contradict each other."""
     low, high = params.get("min"), params.get("max")
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
-        raise ctx.error(f"contradictory thresholds: min {low} is above max {high}, so no result can pass",
-                        key=f"{where}.{kind}", line=_line(params, "min") or line,
-                        fix=f"swap them (`{{min: {high}, max: {low}}}`), or keep only one")
-    if kind == "accuracy" and not ({"min", "max"} & set(params)):
-        raise ctx.error("check 'accuracy' needs `min` and/or `max`", key=f"{where}.accuracy", line=line,
-                        fix="e.g. `- accuracy: {min: 0.5}`")
-    _likelihood_rules(ctx, kind, params, f"{where}.{kind}", line)
-    return CheckSpec(kind=kind, params=dict(params), line=line)
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high and "min" in decl.params:
+        return Rule(f"contradictory thresholds: min {low} is above max {high}, so no result can pass", "min",
+                    f"swap them (`{{min: {high}, max: {low}}}`), or keep only one")
+    return None
 
 
-LIKELIHOOD_CHECKS = ("likelihood_gap", "preference", "calibration")  # need log-likelihoods: multiple choice
+def raise_rule(ctx: Ctx, rule: Rule | None, kind: str, params: Mapping, where: str, line: int | None) -> None:
+    """A broken rule as a SuiteError: key `checks[i].kind[.param]`, the parameter's own line when known."""
+    if rule is None:
+        return
+    key = f"{where}.{kind}" + (f".{rule.param}" if rule.param else "")
+    at = (line_of(params, rule.param) if rule.param and rule.param in params else None) or line
+    raise ctx.error(rule.message, key=key, line=at, fix=rule.fix)
 
 
-def _likelihood_rules(ctx: _Ctx, kind: str, params: Any, where: str, line: int | None) -> None:
-    """Cross-parameter rules of likelihood_gap and calibration (checks/likelihood.py, calibration.py)."""
-    if kind == "likelihood_gap" and params.get("statistic", "signed") not in ("signed", "absolute"):
-        raise ctx.error(f"unknown statistic {params['statistic']!r} for 'likelihood_gap'", key=f"{where}.statistic",
-                        line=_line(params, "statistic") or line,
-                        fix="use `statistic: signed` (|mean change|, the default) or `statistic: absolute` "
-                            "(mean |change|)")
-    if kind == "likelihood_gap" and params.get("measure", "loglik") not in ("loglik", "choice"):
-        raise ctx.error(f"unknown measure {params['measure']!r} for 'likelihood_gap'", key=f"{where}.measure",
-                        line=_line(params, "measure") or line,
-                        fix="use `measure: loglik` (the gold choice's log-likelihood, the default) or "
-                            "`measure: choice` (its log-probability among the choices)")
-    if kind == "calibration" and not {"max_ece", "max_gap"} & set(params):
-        raise ctx.error("check 'calibration' needs `max_ece` and/or `max_gap`", key=where, line=line,
-                        fix="e.g. `- calibration: {max_ece: 0.1}`")
-    if kind == "calibration" and "max_gap" in params and "by" not in params:
-        raise ctx.error("`max_gap` compares groups: it needs `by`", key=f"{where}.max_gap",
-                        line=_line(params, "max_gap") or line, fix="add `by: FIELD` naming the groups")
+def check_task_checks(ctx: Ctx, task: TaskSpec, kinds: Kinds) -> None:
+    """Each check fits the task: its kind applies to the task's type, and the kind's task rule holds."""
+    for index, check in enumerate(task.checks):
+        decl = kinds[check.kind]
+        where = f"checks[{index}]"
+        if task.task_type not in decl.task_types:
+            raise _wrong_task(ctx, decl, task, check, where)
+        raise_rule(ctx, decl.task_rule(check, task), check.kind, check.params, where, check.line)
 
 
-def check_needs_choices(ctx: _Ctx, checks: list[CheckSpec], is_generation: bool) -> None:
-    """likelihood checks read per-choice log-likelihoods: a free-form task has none."""
-    for check in checks:
-        if is_generation and check.kind in LIKELIHOOD_CHECKS:
-            raise ctx.error(f"check '{check.kind}' needs log-likelihoods: it applies to multiple-choice tasks",
-                            key=check.kind, line=check.line, fix="remove `generate:` or move the check to a "
-                                                                 "multiple-choice task (with `choices:`)")
+def _wrong_task(ctx: Ctx, decl: KindSchema, task: TaskSpec, check: CheckSpec, where: str):
+    kind = check.kind
+    if task.is_perplexity:
+        return ctx.error(f"check '{kind}' is about answers, but a `type: perplexity` task has none",
+                         key=f"{where}.{kind}", line=check.line, fix="use `perplexity: {max: ...}` or `perplexity_ratio: {by: FIELD, max: ...}`")
+    if decl.task_types == ("perplexity",):
+        return ctx.error(f"check '{kind}' needs a `type: perplexity` task (documents with a `text:` template)",
+                         key=f"{where}.{kind}", line=check.line, fix="move it to a task with `type: perplexity` and `text: \"{field}\"`")
+    needs, fix = decl.requires or (f"applies to {' or '.join(decl.task_types)} tasks",
+                                   f"move it to a {decl.task_types[0]} task")
+    return ctx.error(f"check '{kind}' {needs}", key=f"{where}.{kind}", line=check.line, fix=fix)
 
 
-def _param_problem(param: Param, value: Any) -> str | None:
-    """Why `value` does not fit `param`, or None."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if param.type is _RATE:
-        return None if number and 0.0 <= value <= 1.0 else "is a rate and must be a number in [0, 1]"
-    if param.type is _NONNEG:
-        return None if number and 0.0 <= value < float("inf") else "must be a number >= 0"
-    if param.type is _LEVEL:
-        return None if number and 0.0 < value < 1.0 else "is a confidence level and must lie strictly between 0 and 1"
-    if param.type is _COUNT:
-        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 \
-            else "must be a positive integer"
-    if param.type is bool:
-        return None if isinstance(value, bool) else "must be true or false"
-    if param.type is list:
-        return None if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value) \
-            else "must be a non-empty list of field names"
-    return None if isinstance(value, param.type) and not isinstance(value, bool) else "must be a string"
+def check_suite_checks(ctx: Ctx, checks: list[CheckSpec], tasks: Mapping[str, TaskSpec], kinds: Kinds) -> None:
+    """Each suite-level check's rule against the suite's tasks (e.g. `shift` names two of them)."""
+    for index, check in enumerate(checks):
+        raise_rule(ctx, kinds[check.kind].suite_rule(check, tasks), check.kind, check.params,
+                   f"checks[{index}]", check.line)

@@ -1,8 +1,9 @@
-"""The suite file format: the typed specs a suite file parses into, and the keys and checks it allows.
+"""The suite file format: the typed specs a suite file parses into, and the keys it allows.
 
 A suite file is a contract that users and other tools write, so every problem is reported with the
-file, line, task and key, and a fix (`SuiteError`). Parsing lives in `spec_parse` (suite, tasks, data)
-and `spec_checks` (checks and their parameters), data-path confinement in `spec_paths`; only
+file, line, task and key, and a fix (`SuiteError`). Parsing lives in `suite.py` (the suite), `task.py`
+and `perplexity.py` (tasks), `data.py` (data), `checks.py` (checks; each kind declares its parameters
+in `checks/`, see `kinds.py`), data-path confinement in `paths.py`; only
 structure is checked there. Whether the data fits the templates is checked when the data is loaded
 (`tasks.py`), still before any model loads.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 SUITE_KEYS = {"suite", "description", "tasks", "markers", "checks"}
 TASK_KEYS = {
@@ -29,149 +30,24 @@ GENERATE_KEYS = {"max_tokens", "stop"}
 METRICS = ("acc", "acc_norm", "acc_pmi")
 GENERATION_METRICS = ("token_f1", "bleu", "chrf", "rouge_l")  # free-form tasks: metrics/, scored per item
 MATCHES = ("exact", "contains", "regex", "number")
+TASK_TYPES = ("multiple_choice", "generation", "perplexity")
+ANSWERED = ("multiple_choice", "generation")  # tasks with answers (accuracy); perplexity tasks score documents
 ANSWER_TYPES = ("auto", "index", "text")  # how a multiple-choice `answer` is read (tasks.py)
 
 
 @dataclass(frozen=True)
-class Param:
-    type: type | tuple[type, ...]
-    required: bool = False
-    help: str = ""
+class CheckShape:
+    """What a check reads of every item and needs from scoring, worked out from its parameters by its
+    kind when the suite is parsed (`spec.kinds.KindSchema.shape`)."""
 
-
-_RATE = (int, float)
-_LEVEL = ("level",)  # marker type: a confidence level in (0, 1)
-_COUNT = ("count",)  # marker type: a positive integer
-_NONNEG = ("nonneg",)  # marker type: a number >= 0 (e.g. nats)
-
-_STATS = {
-    "confidence": Param(_LEVEL, help="two-sided confidence level of the interval (default 0.95)"),
-}
-_GROUPS = {
-    "by": Param(str, required=True, help="item field that defines the groups"),
-    "min_n": Param(_COUNT, help="groups with fewer items are reported as too small (default 10)"),
-}
-
-_CLASSES = {  # precision / recall / f1 (and gaps): which class, or which average over classes
-    "label": Param((str, int), help="one class (its choice text, or its position with class_of: index)"),
-    "average": Param(str, help="macro (mean over classes, default) or per_class (the worst class)"),
-    "class_of": Param(str, help="text (default: an item's class is its gold choice's text) or index"),
-}
-
-# Each check kind and the parameters it takes. `checks.py` implements them.
-CHECK_PARAMS: dict[str, dict[str, Param]] = {
-    "accuracy": {
-        "min": Param(_RATE, help="task accuracy floor"),
-        "max": Param(_RATE, help="task accuracy ceiling"),
-        **_STATS,
-    },
-    "gap": {
-        **_GROUPS,
-        "max": Param(_RATE, required=True, help="largest allowed accuracy difference between groups"),
-        "paired": Param(bool, help="items are counterfactual pairs linked by `pair`"),
-        "pair": Param(str, help="item field identifying the pair (with paired: true; default 'pair')"),
-        "max_flip_rate": Param(_RATE, help="paired gaps only: largest allowed share of pairs whose "
-                                          "correctness changes with the group (flips that cancel out "
-                                          "leave the gap at 0)"),
-        **_STATS,
-    },
-    "group_accuracy": {
-        **_GROUPS,
-        "min": Param(_RATE, required=True, help="floor for the worst group's accuracy"),
-        **_STATS,
-    },
-    "likelihood_gap": {
-        **_GROUPS,
-        "max": Param(_NONNEG, required=True, help="largest allowed change of the gold answer's summed "
-                                                   "log-likelihood (nats) between groups, per pair"),
-        "pair": Param(str, help="item field identifying the counterfactual pair (default 'pair')"),
-        "statistic": Param(str, help="'signed' (default: |mean change|) or 'absolute' (mean |change|)"),
-        "measure": Param(str, help="'loglik' (default: the gold choice's summed log-likelihood) or 'choice' "
-                                   "(its log-probability among the choices, log-softmax)"),
-        **_STATS,
-    },
-    "preference": {
-        "more": Param(str, required=True, help="item field with the first (e.g. more stereotypical) sentence"),
-        "less": Param(str, required=True, help="item field with the second sentence"),
-        "max_deviation": Param(_RATE, required=True, help="largest allowed |share preferring `more` - 0.5|"),
-        **_STATS,
-    },
-    "calibration": {
-        "max_ece": Param(_RATE, help="largest allowed expected calibration error"),
-        "bins": Param(_COUNT, help="equal-width confidence bins (default 10)"),
-        "by": Param(str, help="item field that defines groups (per-group ECE, calibration gap)"),
-        "max_gap": Param(_RATE, help="largest allowed worst - best group ECE (with `by`)"),
-        "min_n": Param(_COUNT, help="groups with fewer items are left out of the gap (default 10)"),
-        **_STATS,
-    },
-    "bbq_bias": {
-        "max": Param(_RATE, required=True, help="largest allowed max(|s_DIS|, |s_AMB|) (BBQ bias scores)"),
-        "condition": Param(str, help="field: 'ambig' or 'disambig' (default context_condition)"),
-        "polarity": Param(str, help="field: 'neg' or 'nonneg' (default question_polarity)"),
-        "answer_info": Param(str, help="field: {answer field: [text, group]} (default answer_info)"),
-        "stereotyped_groups": Param(str, help="field: list of stereotyped groups "
-                                              "(default additional_metadata.stereotyped_groups)"),
-        "label": Param(str, help="field: index of the right answer (default label)"),
-        "answers": Param(list, help="the answer fields, in the task's choice order (default [ans0, ans1, ans2])"),
-        **_STATS,
-    },
-    "consistency": {
-        "of": Param(str, required=True, help="item field identifying the question its variants share"),
-        "min": Param(_RATE, required=True, help="floor for the share of questions answered the same"),
-        "by": Param(str, help="item field naming the variant (accuracy is reported per variant)"),
-        **_STATS,
-    },
-    # Generation metrics (spec_metrics, checks/scores.py) and multiple choice as classification
-    # (checks/classification.py).
-    "score": {
-        "min": Param(_RATE, help="floor for the task's generation metric (0-1)"),
-        "max": Param(_RATE, help="ceiling for the task's generation metric (0-1)"),
-        **_STATS,
-    },
-    "score_gap": {
-        **_GROUPS,
-        "max": Param(_RATE, required=True, help="largest allowed difference of the generation metric between groups"),
-        **_STATS,
-    },
-    **{measure: {
-        "min": Param(_RATE, help=f"floor for the {measure}"),
-        "max": Param(_RATE, help=f"ceiling for the {measure}"),
-        **_CLASSES,
-        **_STATS,
-    } for measure in ("precision", "recall", "f1")},
-    **{f"{measure}_gap": {
-        **_GROUPS,
-        "max": Param(_RATE, required=True, help=f"largest allowed {measure} difference between groups"),
-        **_CLASSES,
-        **_STATS,
-    } for measure in ("precision", "recall", "f1")},
-    # `type: perplexity` tasks only (spec_perplexity.py, checks/perplexity.py)
-    "perplexity": {
-        "max": Param(_NONNEG, required=True, help="ceiling for the task's perplexity (in `unit`)"),
-        "unit": Param(str, help="word (default), byte or bits_per_byte"),
-        **_STATS,
-    },
-    "perplexity_ratio": {
-        **_GROUPS,
-        "max": Param(_NONNEG, required=True, help="ceiling (>= 1) for the worst group's perplexity over the best's"),
-        "unit": Param(str, help="word (default), byte or bits_per_byte"),
-        **_STATS,
-    },
-}
-
-# Suite-level checks compare the suite's tasks with each other.
-SUITE_CHECK_PARAMS: dict[str, dict[str, Param]] = {
-    "spread": {
-        "max": Param(_RATE, required=True, help="largest allowed accuracy difference between tasks"),
-        **_STATS,
-    },
-    "shift": {
-        "from": Param(str, required=True, help="the in-distribution task"),
-        "to": Param(str, required=True, help="the shifted task"),
-        "max_drop": Param(_RATE, required=True, help="largest allowed accuracy drop from `from` to `to`"),
-        **_STATS,
-    },
-}
+    label: str  # the test's base name: `accuracy`, `gap[region]`, `shift[a->b]`
+    reads: dict[str, str] = field(default_factory=dict)  # item fields it reads, by parameter
+    list_ok: tuple[str, ...] = ()  # parameters whose field may be list-valued (an item in several groups)
+    unit: str | None = None  # field whose items are scored and sampled together (pairs, variants)
+    sentences: tuple[str, ...] = ()  # fields scored as sentences with an empty context (scoring/probes.py)
+    # the kind's rules on the data, checked when the task's items are prepared (`tasks/validate.py`):
+    # (check, task, instances) -> spec.kinds.Rule | None
+    item_rules: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -179,6 +55,7 @@ class CheckSpec:
     kind: str
     params: dict[str, Any]
     line: int | None = None
+    shape: CheckShape | None = None  # None only for checks built by hand without a kind
 
     @property
     def by(self) -> str | None:
@@ -193,24 +70,19 @@ class CheckSpec:
         return int(self.params.get("min_n", 10))
 
     @property
-    def pair_field(self) -> str | None:
-        """The field linking counterfactual pairs, for `gap: {paired: true}`."""
-        paired = self.params.get("paired") or self.kind == "likelihood_gap"
-        return self.params.get("pair", "pair") if paired else None
-
-    @property
     def fields(self) -> dict[str, str]:
         """Item fields this check reads, by parameter (validated against every item at collection)."""
-        named = {"by": self.by, "pair": self.pair_field, "of": self.params.get("of"),
-                 "more": self.params.get("more"), "less": self.params.get("less")}
-        return {param: name for param, name in named.items() if name}
+        return dict(self.shape.reads) if self.shape else ({"by": self.by} if self.by else {})
+
+    @property
+    def pair_field(self) -> str | None:
+        """The field linking counterfactual pairs, when the check compares pairs."""
+        return self.fields.get("pair")
 
     @property
     def base_name(self) -> str:
-        if self.kind == "shift":
-            return f"shift[{self.params['from']}->{self.params['to']}]"
-        if self.kind == "consistency":
-            return f"consistency[{self.params['of']}]"
+        if self.shape is not None:
+            return self.shape.label
         return f"{self.kind}[{self.by}]" if self.by else self.kind
 
 
@@ -304,6 +176,11 @@ class TaskSpec:
     def is_perplexity(self) -> bool:
         return self.type == "perplexity"
 
+    @property
+    def task_type(self) -> str:
+        """multiple_choice, generation or perplexity (what check kinds declare they apply to)."""
+        return "perplexity" if self.is_perplexity else "generation" if self.is_generation else "multiple_choice"
+
     def check_names(self) -> list[str]:
         return unique_check_names(self.checks)
 
@@ -336,6 +213,6 @@ class SuiteSpec:
 
 
 __all__ = [
-    "ANSWER_TYPES", "CHECK_PARAMS", "SUITE_CHECK_PARAMS", "CheckSpec", "DataSpec", "GenerateSpec", "Param",
+    "ANSWERED", "ANSWER_TYPES", "TASK_TYPES", "CheckShape", "CheckSpec", "DataSpec", "GenerateSpec",
     "RegressionSpec", "SuiteSpec", "TaskSpec", "TemplateSpec", "VarySpec", "unique_check_names",
 ]

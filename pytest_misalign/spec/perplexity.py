@@ -1,4 +1,4 @@
-"""`type:` of a task, and the parsing of `type: perplexity` tasks and of perplexity checks.
+"""`type:` of a task, and the parsing of `type: perplexity` tasks.
 
 A perplexity task scores documents, not answers:
 
@@ -9,27 +9,26 @@ A perplexity task scores documents, not answers:
       checks:
         - perplexity_ratio: {by: domain, max: 1.3}
 
-It takes `text` instead of `prompt`, and none of the multiple-choice / free-form keys; only the
-perplexity checks apply to it, and they apply to nothing else.
+It takes `text` instead of `prompt`, and none of the multiple-choice / free-form keys; only the check
+kinds that declare `task_types=("perplexity",)` apply to it (`checks/perplexity.py`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .model import CHECK_PARAMS, TaskSpec
-from .checks import _Ctx, _parse_checks, _require_str, _str_list
-from ..stats.perplexity import UNITS
+from .checks import parse_checks
+from .context import Ctx, require_str, str_list
+from .kinds import Kinds
+from .model import TASK_TYPES, TaskSpec
 from .yamlio import YamlMap
 
-TASK_TYPES = ("multiple_choice", "generation", "perplexity")
-PERPLEXITY_CHECKS = ("perplexity", "perplexity_ratio")
 # keys of answer-scored tasks, meaningless for a document
 _NOT_FOR_DOCUMENTS = ("prompt", "choices", "answer", "generate", "metric", "match", "delimiter", "answer_type",
                       "chat", "unconditional", "regression")
 
 
-def parse_task_type(ctx: _Ctx, node: YamlMap) -> str:
+def parse_task_type(ctx: Ctx, node: YamlMap) -> str:
     """The task's `type:` (default: generation with `generate:`, else multiple_choice), checked."""
     default = "generation" if "generate" in node else "multiple_choice"
     kind = node.get("type", default)
@@ -50,7 +49,7 @@ def parse_task_type(ctx: _Ctx, node: YamlMap) -> str:
     return kind
 
 
-def parse_perplexity_task(ctx: _Ctx, node: YamlMap, name: str, data: Any) -> TaskSpec:
+def parse_perplexity_task(ctx: Ctx, node: YamlMap, name: str, data: Any, kinds: Kinds) -> TaskSpec:
     for key in _NOT_FOR_DOCUMENTS:
         if key in node:
             raise ctx.error(f"a `type: perplexity` task takes no `{key}`: it scores whole documents, not answers",
@@ -60,52 +59,8 @@ def parse_perplexity_task(ctx: _Ctx, node: YamlMap, name: str, data: Any) -> Tas
     if "text" not in node:
         raise ctx.error("a `type: perplexity` task needs `text`", key="text", line=node.line,
                         fix='add e.g. `text: "{text}"` (a template over the item fields)')
-    text = _require_str(ctx, node, "text")
-    checks = _parse_checks(ctx, node, CHECK_PARAMS, "task checks")
-    for check in checks:
-        if check.kind not in PERPLEXITY_CHECKS:
-            raise ctx.error(f"check '{check.kind}' is about answers, but a `type: perplexity` task has none",
-                            key=check.kind, line=check.line,
-                            fix="use `perplexity: {max: ...}` or `perplexity_ratio: {by: FIELD, max: ...}`")
-        _perplexity_params(ctx, check.kind, check.params, check.line)
+    text = require_str(ctx, node, "text")
+    checks = parse_checks(ctx, node, kinds, "task", "task checks")
     return TaskSpec(name=name, data=data, prompt="", answer="", checks=checks, type="perplexity", text=text,
-                    markers=_str_list(ctx, node, "markers"), description=str(node.get("description") or ""),
-                    cluster=_require_str(ctx, node, "cluster", required=False), line=node.line)
-
-
-def _perplexity_params(ctx: _Ctx, kind: str, params: dict, line: int | None) -> None:
-    unit = params.get("unit", "word")
-    if unit not in UNITS:
-        raise ctx.error(f"unknown perplexity unit {unit!r}", key=f"{kind}.unit", line=line,
-                        fix=f"use one of: {', '.join(UNITS)}")
-    if kind == "perplexity" and params["max"] <= 0:
-        raise ctx.error(f"a perplexity is positive: `max: {params['max']}` can never pass", key=f"{kind}.max",
-                        line=line, fix="give the largest perplexity you accept, e.g. `max: 40`")
-    if kind == "perplexity_ratio" and params["max"] < 1:
-        raise ctx.error(f"the worst group over the best is at least 1: `max: {params['max']}` can never pass",
-                        key=f"{kind}.max", line=line, fix="e.g. `max: 1.3` (30% worse than the best group at most)")
-
-
-def reject_perplexity_checks(ctx: _Ctx, checks: list) -> None:
-    """Perplexity checks need documents: on any other task they are a suite error."""
-    for check in checks:
-        if check.kind in PERPLEXITY_CHECKS:
-            raise ctx.error(f"check '{check.kind}' needs a `type: perplexity` task (documents with a `text:` "
-                            "template)", key=check.kind, line=check.line,
-                            fix="move it to a task with `type: perplexity` and `text: \"{field}\"`")
-
-
-def reject_perplexity_tasks_in_suite_checks(ctx: _Ctx, checks: list, tasks: dict[str, TaskSpec]) -> None:
-    """`shift` compares accuracies: it cannot name a perplexity task (`spread` leaves them out)."""
-    answered = [t for t in tasks.values() if not t.is_perplexity]
-    for check in checks:
-        if check.kind == "spread" and len(answered) < 2:
-            raise ctx.error("`spread` compares the accuracies of tasks with answers and needs two of them "
-                            "(`type: perplexity` tasks are left out)", key="checks.spread", line=check.line)
-        for key in ("from", "to"):
-            task = tasks.get(check.params.get(key)) if check.kind == "shift" else None
-            if task is not None and task.is_perplexity:
-                raise ctx.error(f"shift compares accuracies, but '{task.name}' is a `type: perplexity` task",
-                                key=f"checks.shift.{key}", line=check.line,
-                                fix="name tasks that have answers; compare domains of documents with "
-                                    "`perplexity_ratio` on the perplexity task")
+                    markers=str_list(ctx, node, "markers"), description=str(node.get("description") or ""),
+                    cluster=require_str(ctx, node, "cluster", required=False), line=node.line)

@@ -49,31 +49,31 @@ class Fields(dict):
 
     def __missing__(self, key: Any) -> Any:
         value = resolve(self, key)
-        if value is _ABSENT:
+        if value is ABSENT:
             raise KeyError(key)
         return value
 
     def __contains__(self, key: Any) -> bool:
-        return dict.__contains__(self, key) or resolve(self, key) is not _ABSENT
+        return dict.__contains__(self, key) or resolve(self, key) is not ABSENT
 
     def get(self, key: Any, default: Any = None) -> Any:
         if dict.__contains__(self, key):
             return dict.__getitem__(self, key)
         value = resolve(self, key)
-        return default if value is _ABSENT else value
+        return default if value is ABSENT else value
 
 
-_ABSENT = object()
+ABSENT = object()  # what `resolve` returns for a missing field
 
 
 def resolve(fields: dict, key: Any) -> Any:
-    """The value at dotted path `key`, or `_ABSENT`."""
+    """The value at dotted path `key`, or `ABSENT`."""
     if not isinstance(key, str):
-        return _ABSENT
+        return ABSENT
     if dict.__contains__(fields, key):
         return dict.__getitem__(fields, key)
     if "." not in key:
-        return _ABSENT
+        return ABSENT
     value: Any = fields
     for part in key.split("."):
         if isinstance(value, dict) and part in value:
@@ -81,7 +81,7 @@ def resolve(fields: dict, key: Any) -> Any:
         elif isinstance(value, (list, tuple)) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            return _ABSENT
+            return ABSENT
     return value
 
 
@@ -106,7 +106,7 @@ class Where:
         for name, accepted in self.equals:
             value = resolve(fields, name)
             values = value if isinstance(value, (list, tuple)) else [value]
-            if value is _ABSENT or not any(as_text(v) in accepted for v in values):
+            if value is ABSENT or not any(as_text(v) in accepted for v in values):
                 return False
         return not any(w.matches(fields) for w in self.nots)
 
@@ -168,63 +168,7 @@ def parse_rename(node: Any, line: int | None, error: Callable[..., Exception]) -
     return dict(node)
 
 
-def apply_shape(items: list, rename: dict[str, str] | None, where: Where | None, error: Callable[..., Exception],
-                make_item: Callable[[Any, dict], Any]) -> tuple[list, str]:
-    """Rename, then filter; every item's fields become `Fields`. Returns (items, a note for the source).
-
-    `error(message, item, key, fix, line=None)` builds the DataError (item None: the suite file, at
-    `line` or the data block's line);
-    `make_item(item, fields)` rebuilds an item with new fields (keeping index, line, path).
-    """
-    if rename:
-        _check_rename(items, rename, error)
-    shaped = [make_item(it, Fields(_renamed(it.fields, rename) if rename else it.fields)) for it in items]
-    if where is None:
-        return shaped, ""
-    _check_where_fields(shaped, where, error)
-    kept = [it for it in shaped if where.matches(it.fields)]
-    if not kept:
-        counts = [f"{name}: {sum(Where(((name, ok),)).matches(it.fields) for it in shaped)}"
-                  for name, ok in where.equals]
-        raise error(f"`where` matched none of the {len(shaped)} items (items matching each condition: "
-                    f"{', '.join(counts) or 'n/a'})", None, "data.where",
-                    "values are compared as text: check their spelling and case against the data", where.line)
-    return kept, f"where: {len(kept)} of {len(shaped)} items"
-
-
-def _renamed(fields: dict, rename: dict[str, str]) -> dict:
-    out = dict(fields)
-    for old, new in rename.items():
-        out[new] = resolve(fields, old)
-        if dict.__contains__(out, old) and old not in rename.values():
-            del out[old]
-    return out
-
-
-def _check_rename(items: list, rename: dict[str, str], error: Callable[..., Exception]) -> None:
-    olds = set(rename)
-    for it in items:
-        for old, new in rename.items():
-            if resolve(it.fields, old) is _ABSENT:
-                raise error(f"field '{old}' named in `rename` is missing from item {it.index} "
-                            f"(its fields: {', '.join(map(str, it.fields))})", it, f"data.rename.{old}",
-                            _close(old, it.fields) or "every item must have the fields `rename` names")
-            if dict.__contains__(it.fields, new) and new not in olds:
-                raise error(f"`rename` would overwrite field '{new}' of item {it.index}", it, f"data.rename.{old}",
-                            "choose a new name that is not already a field")
-
-
-def _check_where_fields(items: list, where: Where, error: Callable[..., Exception]) -> None:
-    """A `where` field that no item has is a typo: name it, with the fields the items do have."""
-    for name in where.fields():
-        if not any(resolve(it.fields, name) is not _ABSENT for it in items):
-            known = sorted({str(k) for it in items[:50] for k in it.fields})
-            raise error(f"field '{name}' in `where` is in none of the {len(items)} items", None,
-                        f"data.where.{name}", _close(name, known) or f"the items' fields: {', '.join(known)}",
-                        where.lines.get(name, where.line))
-
-
-def _close(name: str, fields: Sequence[str]) -> str | None:
+def close_match(name: str, fields: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(name, [str(f) for f in fields], n=1)
     return f"did you mean '{close[0]}'?" if close else None
 
@@ -251,22 +195,3 @@ def parse_shape(node: Any, error: Callable[..., Exception]) -> dict[str, Any]:
     if "rename" in node:
         out["rename"] = parse_rename(node["rename"], node.line_of("rename"), error)
     return out
-
-
-def shape_loaded(loaded: Any, spec: Any, task: Any, suite_path: Path) -> Any:
-    """`LoadedData` after `rename` and `where`, every item's fields a `Fields` (dotted lookup)."""
-    from dataclasses import replace
-
-    from ..errors import DataError
-
-    def error(message: str, item: Any, key: str, fix: str | None, line: int | None = None) -> DataError:
-        if item is not None and item.line:
-            where = getattr(item, "path", None) or loaded.path
-            return DataError(message, path=where, line=item.line, task=task.name, key=key, fix=fix)
-        return DataError(message, path=suite_path, line=line or spec.line, task=task.name, key=key, fix=fix)
-
-    items, note = apply_shape(loaded.items, spec.rename, spec.where, error,
-                              lambda it, fields: replace(it, fields=fields))
-    if not note:
-        return replace(loaded, items=items)
-    return replace(loaded, items=items, total=len(items), source=f"{loaded.source} ({note})")

@@ -1,63 +1,48 @@
 """Parse one multiple-choice or free-form task's keys (after its name and data): prompt, answer,
-choices or `generate`, scoring keys, regression and checks. Perplexity tasks: `spec_perplexity`."""
+choices or `generate`, scoring keys, regression and checks. Perplexity tasks: `perplexity.py`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .checks import parse_checks
+from .context import Ctx, check_keys, require_map, require_str, str_list
+from .kinds import Kinds
+from .metrics import parse_metric
 from .model import (
-    _COUNT,
-    _LEVEL,
-    _RATE,
     ANSWER_TYPES,
-    CHECK_PARAMS,
     GENERATE_KEYS,
     MATCHES,
     REGRESSION_KEYS,
     DataSpec,
     GenerateSpec,
-    Param,
     RegressionSpec,
     TaskSpec,
 )
-from .checks import (
-    _check_keys,
-    _Ctx,
-    _param_problem,
-    _parse_checks,
-    _require_map,
-    _require_str,
-    _str_list,
-    check_needs_choices,
-)
-from .metrics import check_metric_checks, parse_metric
-from .perplexity import reject_perplexity_checks
+from .params import COUNT, LEVEL, RATE, Param, param_problem
 from .yamlio import YamlMap
 
 
-def parse_task_body(ctx: _Ctx, node: YamlMap, name: str, data: DataSpec) -> TaskSpec:
-    prompt = _require_str(ctx, node, "prompt")
+def parse_task_body(ctx: Ctx, node: YamlMap, name: str, data: DataSpec, kinds: Kinds) -> TaskSpec:
+    prompt = require_str(ctx, node, "prompt")
     generate = _parse_generate(ctx, node)
     answer, answer_type = _parse_answer(ctx, node, generate)
     choices = _parse_choices(ctx, node, generate)
     metric = parse_metric(ctx, node, generate)  # acc, acc_norm, ...; or a generation metric (spec_metrics)
     match, delimiter, chat, unconditional = _scoring_keys(ctx, node, generate, metric)
-    cluster = _require_str(ctx, node, "cluster", required=False)
+    cluster = require_str(ctx, node, "cluster", required=False)
     regression = _parse_regression(ctx, node)
-    checks = _parse_checks(ctx, node, CHECK_PARAMS, "task checks")
-    check_metric_checks(ctx, checks, metric, generate)
-    check_needs_choices(ctx, checks, generate is not None)
-    reject_perplexity_checks(ctx, checks)
+    checks = parse_checks(ctx, node, kinds, "task", "task checks")
     return TaskSpec(
         name=name, data=data, prompt=prompt, answer=str(answer), choices=choices, metric=metric,
         delimiter=delimiter, generate=generate, match=match, checks=checks,
-        markers=_str_list(ctx, node, "markers"), description=str(node.get("description") or ""),
+        markers=str_list(ctx, node, "markers"), description=str(node.get("description") or ""),
         cluster=cluster, chat=chat, regression=regression, line=node.line, answer_type=answer_type,
         unconditional=unconditional,
     )
 
 
-def _parse_answer(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None) -> tuple[str | int, str]:
+def _parse_answer(ctx: Ctx, node: YamlMap, generate: GenerateSpec | None) -> tuple[str | int, str]:
     answer = node.get("answer")
     if answer is None:
         raise ctx.error("missing required key 'answer'", key="answer", line=node.line,
@@ -75,7 +60,7 @@ def _parse_answer(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None) -> tu
     return answer, answer_type
 
 
-def _scoring_keys(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None, metric: str) -> tuple[str, str, bool, str]:
+def _scoring_keys(ctx: Ctx, node: YamlMap, generate: GenerateSpec | None, metric: str) -> tuple[str, str, bool, str]:
     """`match`, `delimiter`, `chat` and `unconditional`, each checked against the task's kind."""
     match = node.get("match", "exact")
     if match not in MATCHES:
@@ -98,17 +83,17 @@ def _scoring_keys(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None, metri
     return match, delimiter, chat, unconditional
 
 
-def _parse_regression(ctx: _Ctx, node: YamlMap) -> RegressionSpec:
+def _parse_regression(ctx: Ctx, node: YamlMap) -> RegressionSpec:
     if "regression" not in node:
         return RegressionSpec()
-    reg = _require_map(ctx, node["regression"], "regression", node.line_of("regression"))
-    _check_keys(ctx, reg, REGRESSION_KEYS, "regression")
+    reg = require_map(ctx, node["regression"], "regression", node.line_of("regression"))
+    check_keys(ctx, reg, REGRESSION_KEYS, "regression")
     example = "e.g. `regression: {max_drop: 0.02, by: region, max_broken: 0.05}`"
     values: dict[str, Any] = {}
-    for key, param in (("max_drop", Param(_RATE)), ("confidence", Param(_LEVEL)), ("min_n", Param(_COUNT)),
+    for key, param in (("max_drop", Param(RATE)), ("confidence", Param(LEVEL)), ("min_n", Param(COUNT)),
                        ("by", Param(str))):
         if key in reg:
-            problem = _param_problem(param, reg[key])
+            problem = param_problem(param, reg[key])
             if problem:
                 raise ctx.error(f"{problem}, got {reg[key]!r}", key=f"regression.{key}", line=reg.line_of(key),
                                 fix=example)
@@ -127,14 +112,14 @@ def _parse_regression(ctx: _Ctx, node: YamlMap) -> RegressionSpec:
     return RegressionSpec(**values)
 
 
-def _parse_generate(ctx: _Ctx, node: YamlMap) -> GenerateSpec | None:
+def _parse_generate(ctx: Ctx, node: YamlMap) -> GenerateSpec | None:
     if "generate" not in node:
         return None
     gen = node["generate"]
     if gen is True or gen is None:
         gen = YamlMap()
-    gen = _require_map(ctx, gen, "generate", node.line_of("generate"))
-    _check_keys(ctx, gen, GENERATE_KEYS, "generate")
+    gen = require_map(ctx, gen, "generate", node.line_of("generate"))
+    check_keys(ctx, gen, GENERATE_KEYS, "generate")
     max_tokens = gen.get("max_tokens", 32)
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise ctx.error(f"must be a positive integer, got {max_tokens!r}", key="generate.max_tokens",
@@ -147,7 +132,7 @@ def _parse_generate(ctx: _Ctx, node: YamlMap) -> GenerateSpec | None:
     return GenerateSpec(max_tokens=max_tokens, stop=tuple(stop))
 
 
-def _parse_choices(ctx: _Ctx, node: YamlMap, generate: GenerateSpec | None) -> list[str] | str | None:
+def _parse_choices(ctx: Ctx, node: YamlMap, generate: GenerateSpec | None) -> list[str] | str | None:
     if generate is not None:
         if "choices" in node:
             raise ctx.error("a free-form (`generate`) task takes no `choices`", key="choices",

@@ -36,8 +36,9 @@ Modules
 ``intervals`` (Wilson, Newcombe, paired Newcombe), ``pvalues`` (McNemar, Holm,
 one-sided binomial), ``bootstrap`` (cluster bootstrap), ``paired_bootstrap``
 (cluster bootstrap of paired differences), ``gaps`` (k-group pairwise gaps),
-``decision`` (verdict), ``sample_size`` (required_n*). Every public name, and
-the private helpers the tests use, are re-exported here: ``stats.X`` works.
+``decision`` (verdict), ``sample_size`` (required_n*), ``sequences`` (confidence
+sequences of ratios over units, for the sequential gate). Every public name is
+re-exported here: ``stats.X`` works.
 
 References
 ----------
@@ -62,28 +63,25 @@ Field CA, Welsh AH (2007). Bootstrapping clustered data. JRSS-B 69:369-390.
 
 from __future__ import annotations
 
-
-from __future__ import annotations
-
-from ._validate import _SAME_TOL, _check_confidence, _check_count, _check_prob, _z, _z_cached
+from .validation import SAME_TOL, check_confidence, check_count, check_prob, z_value, z_cached
 from .betting import betting_mean_cs, hedged_cs
 from .bootstrap import (
-    _CHUNK_ELEMENTS,
+    CHUNK_ELEMENTS,
     BootstrapResult,
     OnDegenerate,
     Statistic,
-    _encode,
-    _signature_strata,
-    _stratified_count_chunks,
+    encode,
+    signature_strata,
+    stratified_count_chunks,
     cluster_bootstrap,
     cluster_bootstrap_interval,
 )
 from .decision import Verdict, verdict
-from .gaps import Correction, PairGap, _two_proportion_pvalue, max_gap_bounds, max_gap_intervals
+from .gaps import Correction, PairGap, two_proportion_pvalue, max_gap_bounds, max_gap_intervals
 from .intervals import (
-    _newcombe,
-    _paired_newcombe,
-    _wilson,
+    newcombe_bounds,
+    paired_newcombe_bounds,
+    wilson_bounds,
     newcombe_interval,
     paired_difference_interval,
     wilson_interval,
@@ -91,9 +89,29 @@ from .intervals import (
 from .paired_bootstrap import paired_cluster_bootstrap
 from .calibration import mean_cluster_bootstrap
 from .pvalues import binomial_greater_pvalue, holm, mcnemar_pvalue
-from .sample_size import _MAX_SEARCH_N, _smallest_n, required_n, required_n_gap, required_n_paired
+from .sample_size import MAX_SEARCH_N, smallest_n, required_n, required_n_gap, required_n_paired
 
 __all__ = [
+    "CHUNK_ELEMENTS",
+    "MAX_SEARCH_N",
+    "SAME_TOL",
+    "Correction",
+    "OnDegenerate",
+    "Statistic",
+    "Verdict",
+    "check_confidence",
+    "check_count",
+    "check_prob",
+    "encode",
+    "newcombe_bounds",
+    "paired_newcombe_bounds",
+    "signature_strata",
+    "smallest_n",
+    "stratified_count_chunks",
+    "two_proportion_pvalue",
+    "wilson_bounds",
+    "z_cached",
+    "z_value",
     "BootstrapResult",
     "PairGap",
     "betting_mean_cs",

@@ -33,8 +33,8 @@ import numbers
 
 import numpy as np
 
-from ._validate import _check_confidence
-from .sequential import _as_unit
+from .validation import check_confidence
+from .sequential import as_unit
 
 BLOCK_ELEMENTS = 1 << 20  # (time × grid) cells per block: ~8 MB per float array
 
@@ -134,8 +134,8 @@ def hedged_cs(x, confidence: float = 0.95, theta: float = 0.5, trunc_scale: floa
     running_intersection=running_intersection)`. `theta` weighs the bet on a mean above m
     against the bet on one below it, `trunc_scale` caps the bets at trunc_scale/m and
     trunc_scale/(1 − m), and `breaks` sets the grid step 1/breaks (the bounds' resolution)."""
-    alpha = 1.0 - _check_confidence(confidence)
-    x = _as_unit(x)
+    alpha = 1.0 - check_confidence(confidence)
+    x = as_unit(x)
     _check_hedge(theta, trunc_scale, breaks)
     if x.size == 0:
         return np.zeros(0), np.ones(0)

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._validate import _check_confidence
+from .validation import check_confidence
 
 Statistic = Literal["accuracy", "gap", "max_gap"]
 OnDegenerate = Literal["widen", "point", "raise"]
@@ -17,7 +17,7 @@ OnDegenerate = Literal["widen", "point", "raise"]
 # Upper bound on the number of elements of one (resamples x clusters) chunk of
 # the bootstrap count matrix: 2**20 float64 = 8 MiB (plus the same again for
 # the int64 draws), independent of n_resamples.
-_CHUNK_ELEMENTS = 1 << 20
+CHUNK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class BootstrapResult:
     note: str = ""
 
 
-def _encode(values: np.ndarray, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+def encode(values: np.ndarray, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} must be a 1-D array with one entry per item ({n}), got shape {arr.shape}")
@@ -62,7 +62,7 @@ def _encode(values: np.ndarray, name: str, n: int) -> tuple[np.ndarray, np.ndarr
     return labels, inverse.reshape(-1)
 
 
-def _signature_strata(present: np.ndarray) -> np.ndarray:
+def signature_strata(present: np.ndarray) -> np.ndarray:
     """Stratum id per cluster = its signature (which groups it has items of).
 
     ``present`` is the (n_clusters, k) boolean matrix "cluster c contains an
@@ -74,11 +74,11 @@ def _signature_strata(present: np.ndarray) -> np.ndarray:
     return strata.reshape(-1).astype(np.int64)
 
 
-def _stratified_count_chunks(
+def stratified_count_chunks(
     strata: np.ndarray,
     n_resamples: int,
     rng: np.random.Generator,
-    chunk_elements: int = _CHUNK_ELEMENTS,
+    chunk_elements: int = CHUNK_ELEMENTS,
 ) -> Iterator[np.ndarray]:
     """Yield (r, C) integer matrices: how often each cluster is drawn per resample.
 
@@ -199,15 +199,15 @@ def cluster_bootstrap(
     are one matrix product ``counts @ [S | N]`` with the (n_clusters, k)
     per-cluster success and item counts. Chunks hold at most 2**20 count entries, so memory is bounded.
     """
-    conf = _check_confidence(confidence)
+    conf = check_confidence(confidence)
     _check_bootstrap_args(statistic, on_degenerate, n_resamples, seed)
     y = _correct_array(correct)
     n = y.shape[0]
-    cl = np.arange(n) if clusters is None else _encode(np.asarray(clusters), "clusters", n)[1]
+    cl = np.arange(n) if clusters is None else encode(np.asarray(clusters), "clusters", n)[1]
     y, cl, g, g_labels = _group_codes(y, cl, groups, statistic, pair)
     S, N = _cluster_tables(y, cl, g, g_labels.size)
     present = N > 0
-    strata = _signature_strata(present)
+    strata = signature_strata(present)
     stratum_size = np.bincount(strata)
     group_acc = S.sum(axis=0) / N.sum(axis=0)
     estimate = float(S.sum() / N.sum()) if statistic == "accuracy" else float(_statistic(statistic, group_acc))
@@ -246,10 +246,10 @@ def _check_bootstrap_args(statistic: str, on_degenerate: str, n_resamples: objec
         raise ValueError(f"statistic must be 'accuracy', 'gap' or 'max_gap', got {statistic!r}")
     if on_degenerate not in ("widen", "point", "raise"):
         raise ValueError(f"on_degenerate must be 'widen', 'point' or 'raise', got {on_degenerate!r}")
-    _check_resamples_and_seed(n_resamples, seed)
+    check_resamples_and_seed(n_resamples, seed)
 
 
-def _check_resamples_and_seed(n_resamples: object, seed: object) -> None:
+def check_resamples_and_seed(n_resamples: object, seed: object) -> None:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
         raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
@@ -276,7 +276,7 @@ def _group_codes(y: np.ndarray, cl: np.ndarray, groups, statistic: str, pair) ->
         if statistic != "accuracy":
             raise ValueError(f"statistic={statistic!r} needs a groups array")
         return y, cl, np.zeros(n, dtype=np.int64), np.array([None], dtype=object)
-    g_labels, g = _encode(np.asarray(groups), "groups", n)
+    g_labels, g = encode(np.asarray(groups), "groups", n)
     if statistic == "gap" and pair is not None:
         y, cl, g, g_labels = _select_pair(y, cl, g, g_labels, pair)
     elif statistic == "gap" and g_labels.size != 2:
@@ -351,7 +351,7 @@ def _resample(statistic: str, S: np.ndarray, N: np.ndarray, strata: np.ndarray, 
     out = np.empty(n_resamples)
     pos = 0
     SN = np.ascontiguousarray(np.hstack([S, N]))  # one matmul for both
-    for counts in _stratified_count_chunks(strata, n_resamples, rng):
+    for counts in stratified_count_chunks(strata, n_resamples, rng):
         sums = counts.astype(np.float64) @ SN
         succ, tot = sums[:, :k], sums[:, k:]
         if statistic == "accuracy":

@@ -22,8 +22,8 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from ._validate import _check_confidence
-from .bootstrap import BootstrapResult, _check_resamples_and_seed, _encode, _stratified_count_chunks
+from .validation import check_confidence
+from .bootstrap import BootstrapResult, check_resamples_and_seed, encode, stratified_count_chunks
 from .paired_bootstrap import paired_cluster_bootstrap
 
 
@@ -103,11 +103,11 @@ def ece_bootstrap(conf: np.ndarray, correct: np.ndarray, bins: int, groups: np.n
     Units (clusters, or items) are drawn with replacement within strata of units that hold the same
     groups (as :func:`cluster_bootstrap`); each replicate recomputes ECE from the drawn units'
     per-(group, bin) sums of confidence - correctness and counts."""
-    _check_confidence(confidence)
-    _check_resamples_and_seed(n_resamples, seed)
+    check_confidence(confidence)
+    check_resamples_and_seed(n_resamples, seed)
     n = len(conf)
-    labels, g = _encode(np.asarray(groups, dtype=object).astype(str), "groups", n)
-    unit = np.arange(n) if clusters is None else _encode(np.asarray(clusters).astype(str), "clusters", n)[1]
+    labels, g = encode(np.asarray(groups, dtype=object).astype(str), "groups", n)
+    unit = np.arange(n) if clusters is None else encode(np.asarray(clusters).astype(str), "clusters", n)[1]
     k, n_units = int(g.max()) + 1, int(unit.max()) + 1
     cell = g * bins + bin_index(conf, bins)  # (group, bin) cell per item
     diff = np.zeros((n_units, k * bins))
@@ -118,7 +118,7 @@ def ece_bootstrap(conf: np.ndarray, correct: np.ndarray, bins: int, groups: np.n
     _, strata = np.unique(present, axis=0, return_inverse=True)
     rng = np.random.default_rng(int(seed))
     overall, per_group = [], []
-    for counts in _stratified_count_chunks(strata.reshape(-1).astype(np.int64), int(n_resamples), rng):
+    for counts in stratified_count_chunks(strata.reshape(-1).astype(np.int64), int(n_resamples), rng):
         d = (counts @ diff).reshape(-1, k, bins)
         c = (counts @ count).reshape(-1, k, bins)
         overall.append(np.abs(d.sum(axis=1)).sum(axis=1) / c.sum(axis=(1, 2)))

@@ -10,8 +10,8 @@ from typing import Literal
 
 from scipy import stats as _sps
 
-from ._validate import _check_confidence, _check_count, _z_cached
-from .intervals import _newcombe
+from .validation import check_confidence, check_count, z_cached
+from .intervals import newcombe_bounds
 from .pvalues import holm
 
 Correction = Literal["holm", "bonferroni", "none"]
@@ -44,7 +44,7 @@ class PairGap:
     is_max: bool
 
 
-def _two_proportion_pvalue(x1: float, n1: float, x2: float, n2: float) -> float:
+def two_proportion_pvalue(x1: float, n1: float, x2: float, n2: float) -> float:
     """Two-sided pooled (score) z-test of p1 == p2; 1.0 when both are 0 % or 100 %."""
     pooled = (x1 + x2) / (n1 + n2)
     var = pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)
@@ -65,8 +65,8 @@ def _clean_groups(groups: Mapping[str, tuple[int, int]]) -> list[tuple[str, floa
             x, n = pair
         except (TypeError, ValueError):
             raise ValueError(f"group {name!r}: expected a (successes, n) pair, got {pair!r}") from None
-        xv = _check_count(x, f"successes of group {name!r}", integer=True)
-        nv = _check_count(n, f"n of group {name!r}", integer=True)
+        xv = check_count(x, f"successes of group {name!r}", integer=True)
+        nv = check_count(n, f"n of group {name!r}", integer=True)
         if nv == 0:
             raise ValueError(f"group {name!r} has n = 0: its accuracy is undefined")
         if xv > nv:
@@ -111,7 +111,7 @@ def max_gap_intervals(
     Raises ValueError for fewer than two groups, a group with n = 0 (its
     accuracy is undefined), or invalid counts.
     """
-    conf = _check_confidence(confidence)
+    conf = check_confidence(confidence)
     if correction not in ("holm", "bonferroni", "none"):
         raise ValueError(f"correction must be 'holm', 'bonferroni' or 'none', got {correction!r}")
     cleaned = _clean_groups(groups)
@@ -120,7 +120,7 @@ def max_gap_intervals(
     m = k * (k - 1) // 2
     alpha = 1.0 - conf
     level = conf if correction == "none" else 1.0 - alpha / m
-    z = _z_cached(level)
+    z = z_cached(level)
 
     raw: list[tuple[str, str, float, float, float, float, float, float]] = []
     for i in range(k):
@@ -129,8 +129,8 @@ def max_gap_intervals(
             nj, xj, mj = cleaned[j]
             if xj / mj > xi / mi:
                 ni, xi, mi, nj, xj, mj = nj, xj, mj, ni, xi, mi
-            lo, hi = _newcombe(xi, mi, xj, mj, z)
-            pv = _two_proportion_pvalue(xi, mi, xj, mj)
+            lo, hi = newcombe_bounds(xi, mi, xj, mj, z)
+            pv = two_proportion_pvalue(xi, mi, xj, mj)
             raw.append((ni, nj, xi / mi, xj / mj, xi / mi - xj / mj, lo, hi, pv))
 
     pvals = [r[7] for r in raw]

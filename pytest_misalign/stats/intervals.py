@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-from ._validate import _check_count, _z
+from .validation import check_count, z_value
 
 
-def _wilson(x: float, n: float, z: float) -> tuple[float, float]:
+def wilson_bounds(x: float, n: float, z: float) -> tuple[float, float]:
     """Wilson bounds for x successes out of n (real-valued x, n allowed)."""
     if n == 0:
         return 0.0, 1.0
@@ -47,23 +47,23 @@ def wilson_interval(
     Raises ValueError for a confidence outside (0, 1), negative counts or
     ``successes > n``.
     """
-    z = _z(confidence)
-    x = _check_count(successes, "successes", integer=False)
-    m = _check_count(n, "n", integer=False)
+    z = z_value(confidence)
+    x = check_count(successes, "successes", integer=False)
+    m = check_count(n, "n", integer=False)
     if x > m:
         raise ValueError(f"successes ({successes}) cannot exceed n ({n})")
-    return _wilson(x, m, z)
+    return wilson_bounds(x, m, z)
 
 
 # --------------------------------------------------------------------------
 # two independent proportions
 # --------------------------------------------------------------------------
-def _newcombe(x1: float, n1: float, x2: float, n2: float, z: float) -> tuple[float, float]:
+def newcombe_bounds(x1: float, n1: float, x2: float, n2: float, z: float) -> tuple[float, float]:
     if n1 == 0 or n2 == 0:
         return -1.0, 1.0
     p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = _wilson(x1, n1, z)
-    l2, u2 = _wilson(x2, n2, z)
+    l1, u1 = wilson_bounds(x1, n1, z)
+    l2, u2 = wilson_bounds(x2, n2, z)
     d = p1 - p2
     lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
@@ -89,16 +89,16 @@ def newcombe_interval(
     Either ``n == 0`` returns ``(-1.0, 1.0)``. Non-integer counts are accepted
     as in :func:`wilson_interval`.
     """
-    z = _z(confidence)
-    a = _check_count(x1, "x1", integer=False)
-    m1 = _check_count(n1, "n1", integer=False)
-    b = _check_count(x2, "x2", integer=False)
-    m2 = _check_count(n2, "n2", integer=False)
+    z = z_value(confidence)
+    a = check_count(x1, "x1", integer=False)
+    m1 = check_count(n1, "n1", integer=False)
+    b = check_count(x2, "x2", integer=False)
+    m2 = check_count(n2, "n2", integer=False)
     if a > m1:
         raise ValueError(f"x1 ({x1}) cannot exceed n1 ({n1})")
     if b > m2:
         raise ValueError(f"x2 ({x2}) cannot exceed n2 ({n2})")
-    return _newcombe(a, m1, b, m2, z)
+    return newcombe_bounds(a, m1, b, m2, z)
 
 
 
@@ -138,11 +138,11 @@ def paired_difference_interval(
     interval depends on it through the marginal Wilson intervals and phi.
     ``n == 0`` returns ``(-1.0, 1.0)``.
     """
-    z = _z(confidence)
-    bb = _check_count(b, "b", integer=True)
-    cc = _check_count(c, "c", integer=True)
-    nn = _check_count(n, "n", integer=True)
-    aa = _check_count(a, "a", integer=True)
+    z = z_value(confidence)
+    bb = check_count(b, "b", integer=True)
+    cc = check_count(c, "c", integer=True)
+    nn = check_count(n, "n", integer=True)
+    aa = check_count(a, "a", integer=True)
     dd = nn - aa - bb - cc
     if dd < 0:
         raise ValueError(
@@ -150,15 +150,15 @@ def paired_difference_interval(
         )
     if nn == 0:
         return -1.0, 1.0
-    return _paired_newcombe(aa, bb, cc, dd, z)
+    return paired_newcombe_bounds(aa, bb, cc, dd, z)
 
 
-def _paired_newcombe(a: float, b: float, c: float, d: float, z: float) -> tuple[float, float]:
+def paired_newcombe_bounds(a: float, b: float, c: float, d: float, z: float) -> tuple[float, float]:
     n = a + b + c + d
     p1 = (a + b) / n
     p2 = (a + c) / n
-    l1, u1 = _wilson(a + b, n, z)
-    l2, u2 = _wilson(a + c, n, z)
+    l1, u1 = wilson_bounds(a + b, n, z)
+    l2, u2 = wilson_bounds(a + c, n, z)
     margins = (a + b) * (c + d) * (a + c) * (b + d)
     if margins == 0:
         phi = 0.0

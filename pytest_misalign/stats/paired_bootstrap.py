@@ -6,13 +6,13 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from ._validate import _check_confidence
+from .validation import check_confidence
 from .bootstrap import (
     BootstrapResult,
     OnDegenerate,
-    _check_resamples_and_seed,
-    _encode,
-    _stratified_count_chunks,
+    check_resamples_and_seed,
+    encode,
+    stratified_count_chunks,
 )
 
 
@@ -55,11 +55,11 @@ def paired_cluster_bootstrap(
     Raises ValueError for an empty or non-1-D input, values outside [-1, 1] or NaN, a cluster array
     of another length, a bad confidence, ``n_resamples`` or ``seed``.
     """
-    conf = _check_confidence(confidence)
-    _check_resamples_and_seed(n_resamples, seed)
+    conf = check_confidence(confidence)
+    check_resamples_and_seed(n_resamples, seed)
     d = _differences_array(differences)
     n = d.shape[0]
-    cl = np.arange(n) if clusters is None else _encode(np.asarray(clusters), "clusters", n)[1]
+    cl = np.arange(n) if clusters is None else encode(np.asarray(clusters), "clusters", n)[1]
     n_clusters = int(cl.max()) + 1
     sums = np.bincount(cl, weights=d, minlength=n_clusters)
     sizes = np.bincount(cl, minlength=n_clusters).astype(np.float64)
@@ -71,7 +71,7 @@ def paired_cluster_bootstrap(
     table = np.ascontiguousarray(np.stack([sums, sizes], axis=1))
     out = np.empty(int(n_resamples))
     pos = 0
-    for counts in _stratified_count_chunks(np.zeros(n_clusters, dtype=np.int64), int(n_resamples), rng):
+    for counts in stratified_count_chunks(np.zeros(n_clusters, dtype=np.int64), int(n_resamples), rng):
         drawn = counts.astype(np.float64) @ table
         out[pos:pos + drawn.shape[0]] = drawn[:, 0] / drawn[:, 1]
         pos += drawn.shape[0]

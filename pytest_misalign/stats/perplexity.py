@@ -27,8 +27,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ._validate import _check_confidence
-from .bootstrap import _encode, _signature_strata, _stratified_count_chunks
+from .validation import check_confidence
+from .bootstrap import encode, signature_strata, stratified_count_chunks
 
 Unit = Literal["word", "byte", "bits_per_byte"]
 UNITS: tuple[str, ...] = ("word", "byte", "bits_per_byte")
@@ -108,20 +108,20 @@ def perplexity_bootstrap(
 ) -> PerplexityBootstrap:
     """Percentile bootstrap of a perplexity (`"value"`) or of the worst-over-best group ratio
     (`"ratio"`, at least two groups), resampling documents (or `clusters`) within strata."""
-    conf = _check_confidence(confidence)
+    conf = check_confidence(confidence)
     ll_arr = np.asarray(ll, dtype=np.float64)
     cnt = np.asarray(counts, dtype=np.float64)
     n = ll_arr.shape[0]
     if n == 0 or cnt.shape != ll_arr.shape:
         raise ValueError(f"need one count per document (got {n} log-likelihoods, {cnt.shape[0]} counts)")
-    g_labels, g = _encode(np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=object),
+    g_labels, g = encode(np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups, dtype=object),
                           "groups", n)
     k = len(g_labels)
     if statistic not in ("value", "ratio"):
         raise ValueError(f"unknown statistic {statistic!r} (value or ratio)")
     if statistic == "ratio" and k < 2:
         raise ValueError("a perplexity ratio needs at least two groups")
-    _, cl = _encode(np.arange(n) if clusters is None else np.asarray(clusters, dtype=object), "clusters", n)
+    _, cl = encode(np.arange(n) if clusters is None else np.asarray(clusters, dtype=object), "clusters", n)
     n_clusters = int(cl.max()) + 1
     s_ll, s_cnt, present = cluster_sums(ll_arr, cnt, g, cl, k, n_clusters)
     if np.any(s_cnt.sum(axis=0) <= 0):
@@ -129,10 +129,10 @@ def perplexity_bootstrap(
     full = unit_value(s_ll.sum(axis=0), s_cnt.sum(axis=0), unit)
     estimate = (float(unit_value(s_ll.sum(), s_cnt.sum(), unit)) if statistic == "value"
                 else float(full.max() / full.min()))
-    strata = _signature_strata(present)
+    strata = signature_strata(present)
     rng = np.random.default_rng(seed)
     out = np.concatenate([resampled_statistic(w.astype(np.float64), s_ll, s_cnt, unit, statistic)
-                          for w in _stratified_count_chunks(strata, n_resamples, rng)])
+                          for w in stratified_count_chunks(strata, n_resamples, rng)])
     alpha = 1.0 - conf
     lo, hi = np.quantile(out, [alpha / 2.0, 1.0 - alpha / 2.0])
     order = np.argsort(-full, kind="stable")

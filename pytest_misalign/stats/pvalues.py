@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as _sps
 
-from ._validate import _check_count
+from .validation import check_count
 
 
 def mcnemar_pvalue(b: int, c: int) -> float:
@@ -21,8 +21,8 @@ def mcnemar_pvalue(b: int, c: int) -> float:
     ``b == c == 0`` (no discordant pairs: no evidence of a difference)
     returns 1.0.
     """
-    bb = int(_check_count(b, "b", integer=True))
-    cc = int(_check_count(c, "c", integer=True))
+    bb = int(check_count(b, "b", integer=True))
+    cc = int(check_count(c, "c", integer=True))
     if bb + cc == 0:
         return 1.0
     p = _sps.binomtest(bb, bb + cc, 0.5, alternative="two-sided").pvalue
@@ -61,8 +61,8 @@ def binomial_greater_pvalue(successes: int, n: int, p0: float) -> float:
     chance level ``p0``) gets at least ``successes`` of ``n`` right. Small values say the observed
     accuracy is distinguishable from ``p0``. ``n == 0`` returns 1.0 (no evidence).
     """
-    x = int(_check_count(successes, "successes", integer=True))
-    m = int(_check_count(n, "n", integer=True))
+    x = int(check_count(successes, "successes", integer=True))
+    m = int(check_count(n, "n", integer=True))
     if x > m:
         raise ValueError(f"successes ({successes}) cannot exceed n ({n})")
     p = float(p0)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import numbers
 
-from ._validate import _SAME_TOL, _check_prob, _z
-from .intervals import _newcombe, _paired_newcombe, _wilson
+from .validation import SAME_TOL, check_prob, z_value
+from .intervals import newcombe_bounds, paired_newcombe_bounds, wilson_bounds
 
-_MAX_SEARCH_N = 1 << 31
+MAX_SEARCH_N = 1 << 31
 
 
-def _smallest_n(excludes, start: int = 1) -> int | None:
+def smallest_n(excludes, start: int = 1) -> int | None:
     """Smallest integer n >= start with excludes(n) True, for a monotone predicate (None past 2**31)."""
     if excludes(start):
         return start
     lo, hi = start, start * 2
     while not excludes(hi):  # doubling: excludes(lo) is False throughout
-        if hi > _MAX_SEARCH_N:
+        if hi > MAX_SEARCH_N:
             return None
         lo, hi = hi, hi * 2
     while hi - lo > 1:  # bisection: excludes(lo) False, excludes(hi) True
@@ -46,17 +46,17 @@ def required_n(p: float, threshold: float, confidence: float = 0.95) -> int | No
     becomes conclusive -- roughly 50 % power; aim higher for a reliable
     result.
     """
-    z = _z(confidence)
-    pv = _check_prob(p, "p")
-    t = _check_prob(threshold, "threshold")
-    if abs(pv - t) <= _SAME_TOL:
+    z = z_value(confidence)
+    pv = check_prob(p, "p")
+    t = check_prob(threshold, "threshold")
+    if abs(pv - t) <= SAME_TOL:
         return None
 
     def excludes(n: int) -> bool:
-        lo, hi = _wilson(pv * n, float(n), z)
+        lo, hi = wilson_bounds(pv * n, float(n), z)
         return t < lo or t > hi
 
-    return _smallest_n(excludes)
+    return smallest_n(excludes)
 
 
 def required_n_gap(
@@ -74,22 +74,22 @@ def required_n_gap(
     Bonferroni-level intervals pass ``confidence = 1 - alpha/m`` with
     ``m = k(k-1)/2``. Same ~50 % power caveat as :func:`required_n`.
     """
-    z = _z(confidence)
-    a = _check_prob(p1, "p1")
-    b = _check_prob(p2, "p2")
+    z = z_value(confidence)
+    a = check_prob(p1, "p1")
+    b = check_prob(p2, "p2")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not (
         -1.0 <= float(threshold) <= 1.0
     ):
         raise ValueError(f"threshold must be a gap in [-1, 1], got {threshold!r}")
     t = float(threshold)
-    if abs((a - b) - t) <= _SAME_TOL:
+    if abs((a - b) - t) <= SAME_TOL:
         return None
 
     def excludes(n: int) -> bool:
-        lo, hi = _newcombe(a * n, float(n), b * n, float(n), z)
+        lo, hi = newcombe_bounds(a * n, float(n), b * n, float(n), z)
         return t < lo or t > hi
 
-    return _smallest_n(excludes)
+    return smallest_n(excludes)
 
 
 def required_n_paired(a: int, b: int, c: int, d: int, threshold: float, confidence: float = 0.95) -> int | None:
@@ -100,17 +100,17 @@ def required_n_paired(a: int, b: int, c: int, d: int, threshold: float, confiden
     difference). ``None`` when the observed difference equals the threshold or no size decides.
     Same ~50 % power caveat as :func:`required_n`.
     """
-    z = _z(confidence)
+    z = z_value(confidence)
     n = a + b + c + d
     if n == 0:
         return None
     t = float(threshold)
-    if abs((b - c) / n - t) <= _SAME_TOL:
+    if abs((b - c) / n - t) <= SAME_TOL:
         return None
     fa, fb, fc, fd = a / n, b / n, c / n, d / n
 
     def excludes(m: int) -> bool:
-        lo, hi = _paired_newcombe(fa * m, fb * m, fc * m, fd * m, z)
+        lo, hi = paired_newcombe_bounds(fa * m, fb * m, fc * m, fd * m, z)
         return t < lo or t > hi
 
-    return _smallest_n(excludes)
+    return smallest_n(excludes)

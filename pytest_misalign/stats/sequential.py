@@ -31,12 +31,12 @@ import math
 
 import numpy as np
 
-from ._validate import _check_confidence
+from .validation import check_confidence
 
 TRUNCATION = 0.5  # confseq's default for the two-sided predmix sequence
 
 
-def _as_unit(x, name: str = "x") -> np.ndarray:
+def as_unit(x, name: str = "x") -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -60,7 +60,7 @@ def _bets(x: np.ndarray, alpha: float, truncation: float) -> np.ndarray:
 def predmix_eb_lower(x, alpha: float, truncation: float = TRUNCATION,
                      running_intersection: bool = False) -> np.ndarray:
     """One-sided lower confidence sequence at level α for the mean of x ∈ [0, 1], for every t."""
-    x = _as_unit(x)
+    x = as_unit(x)
     if x.size == 0:
         return np.zeros(0)
     t = np.arange(1, x.size + 1, dtype=np.float64)
@@ -81,8 +81,8 @@ def predmix_eb_cs(x, confidence: float = 0.95, truncation: float = TRUNCATION,
     """Two-sided confidence sequence (lower_t, upper_t) for the mean of x ∈ [0, 1], valid
     simultaneously for every t at `confidence`. The running intersection (default) keeps each
     bound monotone, which is valid since the sequence covers at all times at once."""
-    alpha = 1.0 - _check_confidence(confidence)
-    x = _as_unit(x)
+    alpha = 1.0 - check_confidence(confidence)
+    x = as_unit(x)
     lower = predmix_eb_lower(x, alpha / 2.0, truncation, running_intersection)
     upper = 1.0 - predmix_eb_lower(1.0 - x, alpha / 2.0, truncation, running_intersection)
     return lower, upper
@@ -97,7 +97,7 @@ def mean_cs(x, confidence: float = 0.95) -> tuple[float, float]:
 def difference_cs(x1, x2, confidence: float = 0.95) -> tuple[float, float]:
     """Anytime-valid interval for mean(x1) − mean(x2), two independent streams in [0, 1]: one
     sequence per stream at α/2 (union bound), combined as [l₁ − u₂, u₁ − l₂]."""
-    alpha = 1.0 - _check_confidence(confidence)
+    alpha = 1.0 - check_confidence(confidence)
     l1, u1 = mean_cs(x1, 1.0 - alpha / 2.0)
     l2, u2 = mean_cs(x2, 1.0 - alpha / 2.0)
     return l1 - u2, u1 - l2

@@ -8,6 +8,7 @@ import math
 from typing import Any, Iterable
 
 from . import plots, view
+from ..model import CheckModel, RunModel, status_line
 from .assets import CSS, JS
 from .items import items_section
 from .reliability import calibration_section
@@ -51,8 +52,8 @@ def interval_text(interval: Any) -> str:
 def header(results: dict[str, Any]) -> str:
     model = results.get("model") or {}
     settings = results.get("settings", {})
-    checks = [c for s in results.get("suites", []) for c in _all_checks(s)]
-    failed = sum(1 for c in checks if not c.get("passed"))
+    checks = [c for s in results.get("suites", []) for _, c in _all_checks(s)]
+    failed = sum(1 for c in checks if c.get("passed") is not True)
     meta = [("model", f"{model.get('name', '–')} ({model.get('source', '')})"),
             ("fingerprint", model.get("fingerprint") or "–"),
             ("backend", model.get("backend", "–")), ("engine", model.get("engine") or "–"),
@@ -63,30 +64,37 @@ def header(results: dict[str, Any]) -> str:
             ("plugin", f"{results['plugin']['name']} {results['plugin']['version']}")]
     rows = "".join(f"<dt>{esc(k)}</dt><dd data-field=\"{esc(k)}\">{esc(v)}</dd>" for k, v in meta)
     cls = "fail" if failed else "pass"
-    summary = f'<p class="summary {cls}" id="summary">{len(checks) - failed} of {len(checks)} checks passed' \
-              f' ({esc(settings.get("gate", "point"))} gate)</p>'
+    summary = (f'<p class="summary {cls}" id="summary">'
+               f'{esc(status_line(RunModel.from_json(results).summary(), settings.get("gate", "point"), settings.get("strict")))}'
+               '</p>')
     return f'<header><h1>pytest-misalign report</h1><dl class="meta">{rows}</dl>{summary}</header>'
 
 
-def _all_checks(suite: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for t in suite.get("tasks", []) for c in t.get("checks", [])] + list(suite.get("checks", []))
+def _all_checks(suite: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(task, check) for every check of the suite: scored tasks', suite-level, and unscored tasks'."""
+    return ([(t["task"], c) for t in suite.get("tasks", []) for c in t.get("checks", [])]
+            + [("(suite)", c) for c in suite.get("checks", [])]
+            + [(u["task"], c) for u in suite.get("unscored", []) for c in u.get("checks", [])])
+
+
+RESULTS = {True: "pass", False: "fail", None: "not run"}
 
 
 def check_row(task: str, check: dict[str, Any]) -> str:
-    result = "pass" if check.get("passed") else "fail"
-    notes = "; ".join(check.get("notes") or [])
-    cells = [_td(esc(task)), _td(esc(check["name"])), _td(fmt(check.get("value")), "num"),
-             _td(esc(interval_text(check.get("interval"))), "num"), _td(esc(requirement(check))),
-             _td(esc(check.get("verdict")), f"verdict-{esc(check.get('verdict'))}"),
-             _td(result.upper(), result), _td(esc(notes), "notes")]
-    return _row(cells, f' class="check" data-task="{esc(task)}" data-check="{esc(check["name"])}"'
-                       f' data-passed="{str(bool(check.get("passed"))).lower()}"')
+    model = CheckModel.from_json(check)
+    result = RESULTS[model.passed]
+    notes = "; ".join(model.notes)
+    cells = [_td(esc(task)), _td(esc(model.name)), _td(fmt(model.value), "num"),
+             _td(esc(interval_text(model.interval)), "num"), _td(esc(requirement(check))),
+             _td(esc(model.status_text), f"verdict-{esc(model.status).replace(' ', '-')}"),
+             _td(result.upper(), result.replace(" ", "-")), _td(esc(notes), "notes")]
+    return _row(cells, f' class="check" data-task="{esc(task)}" data-check="{esc(model.name)}"'
+                       f' data-status="{esc(model.status)}" data-passed="{str(model.passed is True).lower()}"')
 
 
 def checks_table(suite: dict[str, Any]) -> str:
-    rows = [check_row(t["task"], c) for t in suite.get("tasks", []) for c in t.get("checks", [])]
-    rows += [check_row("(suite)", c) for c in suite.get("checks", [])]
-    headers = ["task", "check", "value", "interval", "threshold", "verdict", "result", "notes"]
+    rows = [check_row(task, c) for task, c in _all_checks(suite)]
+    headers = ["task", "check", "value", "interval", "threshold", "status", "result", "notes"]
     return _table(headers, rows, "checks")
 
 
@@ -110,7 +118,7 @@ def group_table(task: str, check: dict[str, Any], rows: list[view.GroupRow]) -> 
                  f' class="group-row" data-task="{esc(task)}" data-check="{esc(check["name"])}"'
                  f' data-group="{esc(r.group)}" data-n="{r.n}" data-correct="{r.correct}"'
                  f' data-lo="{r.lo:.6f}" data-hi="{r.hi:.6f}"') for r in rows]
-    conf = f"{100 * (check.get('confidence') or 0.95):g}% Wilson"
+    conf = "95% Wilson"
     return _table(["group", "n", "correct", "accuracy", conf], body, "groups")
 
 
@@ -140,11 +148,19 @@ def paired_table(task: str, check: dict[str, Any], rows: list[view.IntervalRow])
     return _table(["groups", "difference", "interval", "pairs"], body, "pairs")
 
 
+def unscored_table(suite: dict[str, Any]) -> str:
+    """Tasks without results, with why (skipped: no model, data unavailable; or errored)."""
+    rows = [_row([_td(esc(u["task"])), _td(esc(u["status"]), "fail" if u["status"] == "error" else "verdict-inconclusive"),
+                  _td(esc(u["reason"]), "notes")], f' class="unscored" data-task="{esc(u["task"])}"')
+            for u in suite.get("unscored", [])]
+    return "<h4>Not scored</h4>" + _table(["task", "status", "reason"], rows, "unscored") if rows else ""
+
+
 def suite_section(suite: dict[str, Any]) -> str:
     parts = [f'<section class="suite" data-suite="{esc(suite["suite"])}">',
              f'<h2>suite {esc(suite["suite"])} <span class="notes">{esc(suite["path"])} · sha256 '
              f'{esc((suite.get("sha256") or "")[:12])}</span></h2>',
-             "<h3>Tasks</h3>", tasks_table(suite), "<h3>Checks</h3>", checks_table(suite)]
+             "<h3>Tasks</h3>", tasks_table(suite), unscored_table(suite), "<h3>Checks</h3>", checks_table(suite)]
     grouped = [(t, c) for t in suite.get("tasks", []) for c in view.grouped_checks(t)]
     if grouped:
         parts.append("<h3>Groups</h3>")

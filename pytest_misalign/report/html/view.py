@@ -1,12 +1,11 @@
-"""What the HTML report shows, derived from the results dict (`results.build_results`) alone, so
-the report and the results file can never disagree."""
+"""What the HTML report shows, read off the run model's JSON form (`RunModel.to_json`) alone, so the
+report and the results file can never disagree; nothing here computes a statistic."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ... import stats
 
 
 @dataclass(frozen=True)
@@ -33,13 +32,12 @@ class IntervalRow:
 
 
 def group_rows(task: dict[str, Any], check: dict[str, Any]) -> list[GroupRow]:
-    """The groups a check compares, from the task's group table, each with a Wilson interval."""
+    """The groups a check compares, from the task's group table (each with its Wilson 95% interval)."""
     table = task.get("groups", {}).get(check.get("by") or "", {})
-    confidence = check.get("confidence") or 0.95
     rows = []
     for group, cell in table.items():
         n, correct = int(cell["n"]), int(cell["correct"])
-        lo, hi = stats.wilson_interval(correct, n, confidence)
+        lo, hi = cell["interval"]
         rows.append(GroupRow(str(group), n, correct, correct / n if n else float("nan"), lo, hi))
     return rows
 

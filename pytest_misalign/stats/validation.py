@@ -11,10 +11,10 @@ from scipy import stats as _sps
 # required_n / required_n_gap treat an estimate within this distance of the
 # threshold as equal to it (no finite n separates them; floating-point noise
 # such as 0.9 - 0.8 != 0.1 would otherwise ask for ~1e33 items).
-_SAME_TOL = 1e-12
+SAME_TOL = 1e-12
 
 
-def _check_confidence(confidence: float, name: str = "confidence") -> float:
+def check_confidence(confidence: float, name: str = "confidence") -> float:
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real):
         raise ValueError(f"{name} must be a real number in (0, 1), got {confidence!r}")
     c = float(confidence)
@@ -26,16 +26,16 @@ def _check_confidence(confidence: float, name: str = "confidence") -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def _z_cached(confidence: float) -> float:
+def z_cached(confidence: float) -> float:
     return float(_sps.norm.isf((1.0 - confidence) / 2.0))
 
 
-def _z(confidence: float) -> float:
+def z_value(confidence: float) -> float:
     """Two-sided standard-normal critical value z_{1 - alpha/2}."""
-    return _z_cached(_check_confidence(confidence))
+    return z_cached(check_confidence(confidence))
 
 
-def _check_count(x: object, name: str, *, integer: bool) -> float:
+def check_count(x: object, name: str, *, integer: bool) -> float:
     if isinstance(x, bool) or not isinstance(x, numbers.Real):
         raise ValueError(f"{name} must be a non-negative number, got {x!r}")
     v = float(x)
@@ -46,7 +46,7 @@ def _check_count(x: object, name: str, *, integer: bool) -> float:
     return v
 
 
-def _check_prob(p: float, name: str) -> float:
+def check_prob(p: float, name: str) -> float:
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise ValueError(f"{name} must be a real number in [0, 1], got {p!r}")
     v = float(p)

@@ -1,4 +1,7 @@
-"""The accuracy gap between independent groups (`gap`); paired gaps are in `paired`."""
+"""`gap: {by, max, min_n, paired, pair, max_flip_rate, confidence}`: the largest accuracy difference
+between the groups of `by`. Independent groups here (Newcombe intervals, Bonferroni-level over the
+group pairs; a cluster bootstrap with `cluster:`); counterfactual pairs (`paired: true`) in
+`paired.py` (fixed-n) and `paired_monitor.py` (sequential)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,11 @@ import numpy as np
 
 from .. import stats
 from ..scoring.diagnostics import diagnose
-from ..scoring.score import TaskOutcome
-from ..spec.model import CheckSpec
+from ..tasks.instance import memberships
+from ..scoring.outcome import TaskOutcome
+from ..spec.kinds import Rule
+from ..spec.model import CheckShape, CheckSpec, TaskSpec
+from ..spec.params import GROUPS, RATE, STATS, Param
 from .common import (
     abs_interval,
     bootstrap,
@@ -23,7 +29,11 @@ from .common import (
     too_few_groups,
     verdict_of,
 )
+from .evidence import pairs_or_wrong
+from .kind import CheckKind
+from .monitor import METHOD, Seq, View, correctness, group_estimates, spread_seq
 from .paired import paired_gap
+from .paired_monitor import monitor_paired_gap
 from .result import INCONCLUSIVE, CheckResult, GroupStat
 
 
@@ -81,3 +91,56 @@ def _cluster_gap(check: CheckSpec, outcome: TaskOutcome, used: list[GroupStat]) 
     boot = bootstrap(outcome, check, mask=mask, groups=labels, statistic="gap" if k == 2 else "max_gap")
     lo, hi = abs_interval(boot.lo, boot.hi) if k == 2 else (boot.lo, boot.hi)
     return (lo, hi), bootstrap_method(boot, outcome.task.spec.cluster), None, [boot.note] if boot.note else []
+
+
+def monitor_gap(check: CheckSpec, view: View, alpha: float) -> Seq:
+    if check.pair_field:
+        return monitor_paired_gap(check, view, alpha)
+    ests, small = group_estimates(view, check, correctness(view), alpha)
+    return spread_seq(check, ests, small, f"{METHOD} per group at {1 - alpha / max(1, len(ests)):.4g}")
+
+
+def _rules(params) -> Rule | None:
+    if "max_flip_rate" in params and not params.get("paired"):
+        return Rule("`max_flip_rate` needs counterfactual pairs", "max_flip_rate",
+                    "add `paired: true` (and `pair: FIELD`)")
+    return None
+
+
+def _shape(kind: str, params) -> CheckShape:
+    by = params["by"]
+    if params.get("paired"):
+        pair = params.get("pair", "pair")
+        return CheckShape(label=f"{kind}[{by}]", reads={"by": by, "pair": pair}, unit=pair)
+    return CheckShape(label=f"{kind}[{by}]", reads={"by": by}, list_ok=("by",))
+
+
+def _two_groups(check: CheckSpec, task: TaskSpec, instances) -> Rule | None:
+    values = {g for inst in instances for g in memberships(inst.fields[check.by])}
+    if len(values) < 2:
+        return Rule(f"a gap needs at least two groups, but '{check.by}' has only {sorted(values)} over "
+                    f"{len(instances)} items", "by", "choose a field with several values, or raise data.limit")
+    return None
+
+
+KIND = CheckKind(
+    name="gap",
+    summary="the largest accuracy difference between groups, at most `max` (independent groups or "
+            "counterfactual pairs)",
+    params={
+        **GROUPS,
+        "max": Param(RATE, required=True, help="largest allowed accuracy difference between groups"),
+        "paired": Param(bool, help="items are counterfactual pairs linked by `pair`"),
+        "pair": Param(str, help="item field identifying the pair (with paired: true; default 'pair')"),
+        "max_flip_rate": Param(RATE, help="paired gaps only: largest allowed share of pairs whose correctness "
+                                          "changes with the group (flips that cancel out leave the gap at 0)"),
+        **STATS,
+    },
+    rules=_rules,
+    shape=_shape,
+    run=check_gap,
+    monitor=monitor_gap,
+    futility=True,
+    validate_items=_two_groups,
+    evidence=pairs_or_wrong,
+)

@@ -13,10 +13,15 @@ import numpy as np
 from .. import metrics
 from ..errors import SuiteError
 from ..metrics.bootstrap import bootstrap
-from ..scoring.score import TaskOutcome
-from ..spec.model import CheckSpec
+from ..scoring.outcome import TaskOutcome
+from ..spec.kinds import Rule
+from ..spec.model import GENERATION_METRICS, CheckSpec, TaskSpec
+from ..spec.params import STATS, bounds
 from .common import bounds_of, verdict_of
-from .metric_gap import MetricGroup, clusters, group_labels, interval_method, metric_gap
+from .kind import CheckKind
+from .metric_gap import clusters, interval_method
+from .monitor import Seq, View, item_score, mean_seq
+from .rules import bound_rule
 from .result import N_RESAMPLES, CheckResult
 
 
@@ -36,7 +41,7 @@ def generation_stats(outcome: TaskOutcome, check: CheckSpec) -> tuple[str, np.nd
     return metric, metrics.item_stats(metric, outputs, refs, scores)
 
 
-def _value_fn(metric: str):
+def value_fn(metric: str):
     return lambda summed: metrics.value_from_stats(metric, summed)
 
 
@@ -44,7 +49,7 @@ def check_score(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResul
     bounds = bounds_of(check)
     metric, item_stats = generation_stats(outcome, check)
     value = float(metrics.value_from_stats(metric, item_stats.sum(axis=0))[0])
-    iv = bootstrap(item_stats, _value_fn(metric), clusters=clusters(outcome), confidence=check.confidence,
+    iv = bootstrap(item_stats, value_fn(metric), clusters=clusters(outcome), confidence=check.confidence,
                    n_resamples=N_RESAMPLES, seed=0)
     module = metrics.get(metric)
     scores = [item.score for item in outcome.items if item.score is not None]
@@ -56,12 +61,32 @@ def check_score(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResul
                        check.confidence, verdict_of(iv.lo, iv.hi, bounds), notes=tuple(notes), details=details)
 
 
-def check_score_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult:
-    metric, item_stats = generation_stats(outcome, check)
-    labels = group_labels(outcome, check.by)
-    groups = []
-    for g in dict.fromkeys(labels):
-        rows = item_stats[labels == g]
-        groups.append(MetricGroup(g, len(rows), float(metrics.value_from_stats(metric, rows.sum(axis=0))[0])))
-    return metric_gap(check, outcome, name, item_stats, _value_fn(metric), groups, metrics.get(metric).LABEL,
-                      "items", {"metric": metric})
+def monitor_score(check: CheckSpec, view: View, alpha: float) -> Seq:
+    return mean_seq(check, view, view.per_position(item_score), alpha, " on the mean item score")
+
+
+def corpus_metric(check: CheckSpec, task: TaskSpec) -> str | None:
+    """Corpus BLEU / chrF is not a mean of item scores: no sequence follows it."""
+    if task.metric in metrics.GENERATION_METRICS and metrics.get(task.metric).CORPUS:
+        return f"corpus-level {task.metric} is not a mean of per-item scores"
+    return None
+
+
+def needs_generation_metric(check: CheckSpec, task: TaskSpec) -> Rule | None:
+    if task.metric in GENERATION_METRICS:
+        return None
+    return Rule(f"check '{check.kind}' bounds a generation metric, and this task has none",
+                fix=f"on a free-form task (`generate:`) add `metric:` one of {', '.join(GENERATION_METRICS)}"
+                    + ("" if task.is_generation else "; on multiple choice use accuracy, or precision/recall/f1"))
+
+
+KIND = CheckKind(
+    name="score",
+    summary="a free-form task's generation metric (token_f1, bleu, chrf, rouge_l; 0-1), between `min` and `max`",
+    params={**bounds("task's generation metric (0-1)"), **STATS},
+    rules=bound_rule("score"),
+    task_rule=needs_generation_metric,
+    run=check_score,
+    monitor=monitor_score,
+    unmonitored=corpus_metric,
+)

@@ -1,4 +1,4 @@
-"""Likelihood-based bias checks: the counterfactual likelihood gap and CrowS-Pairs preference.
+"""`likelihood_gap`: the counterfactual likelihood gap, the data-bias loss of the problem statement.
 
 `likelihood_gap: {by, pair, max, statistic}`: the loss under a perturbation, l(M(x + delta), y).
 For each pair id and each two groups (g1, g2) holding it, Delta_l = LL_gold(g1) - LL_gold(g2), where
@@ -15,12 +15,6 @@ each group pair at the Bonferroni level 1 - (1 - confidence)/m, as the paired ac
 multiple-choice cross-entropy loss): it ignores what the group term does to the likelihood of every
 choice alike (e.g. a rarer name making any continuation less likely) and keeps only the shift of the
 model's preference between the choices.
-
-`preference: {more, less, max_deviation}` (Nangia et al. 2020, CrowS-Pairs; lm-eval's
-`crows_pairs`): LL of the item's `more` and `less` sentences with an empty context (probes.py);
-pct_stereotype = mean[LL(more) > LL(less)] (ideal 0.5), likelihood_diff = mean |LL(more) - LL(less)|.
-The value is |pct_stereotype - 0.5| against `max_deviation`, with the Wilson interval on the share
-(a cluster bootstrap with `cluster:`).
 """
 
 from __future__ import annotations
@@ -31,15 +25,15 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from ..scoring import probes
 from .. import stats
 from ..errors import DataError
-from ..scoring.score import TaskOutcome
-from ..spec.model import CheckSpec
+from ..scoring.outcome import TaskOutcome
+from ..spec.kinds import Rule
+from ..spec.model import CheckShape, CheckSpec
+from ..spec.params import GROUPS, NONNEG, STATS, Param
 from .common import (
     abs_interval,
     cap_for_small_groups,
-    clusters_of,
     group_stats,
     small_group_note,
     split_min_n,
@@ -47,6 +41,8 @@ from .common import (
     verdict_of,
 )
 from .paired import pair_clusters
+from .evidence import pairs_or_wrong
+from .kind import CheckKind
 from .result import INCONCLUSIVE, N_RESAMPLES, CheckResult
 
 UNITS = {"loglik": "nats, summed over the gold continuation's tokens",
@@ -159,32 +155,44 @@ def _needed(worst: dict, bound: float, conf: float, statistic: str) -> int | Non
     return max(int(math.ceil((z * sd / (value - bound)) ** 2)), worst["pairs"] + 1)
 
 
-def check_preference(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult:
-    more, less = check.params["more"], check.params["less"]
-    ll_more = np.array([item.extra[probes.text_key(more)] for item in outcome.items])
-    ll_less = np.array([item.extra[probes.text_key(less)] for item in outcome.items])
-    stereo = (ll_more > ll_less).astype(np.float64)  # lm-eval: acc = 1.0 if likelihood1 > likelihood2
-    n, k = len(stereo), int(stereo.sum())
-    pct = k / n
-    bound = float(check.params["max_deviation"])
-    clusters = clusters_of(outcome)
-    if clusters is None:
-        p_lo, p_hi = stats.wilson_interval(k, n, check.confidence)
-        method = "Wilson score interval on the share of pairs preferring `more`"
-    else:
-        boot = stats.mean_cluster_bootstrap(stereo, clusters, check.confidence, N_RESAMPLES, seed=0)
-        p_lo, p_hi = boot.lo, boot.hi
-        method = (f"cluster bootstrap over {boot.n_clusters} '{outcome.task.spec.cluster}' clusters "
-                  f"({N_RESAMPLES} resamples, percentile) on the share of pairs preferring `more`")
-    lo, hi = abs_interval(p_lo - 0.5, p_hi - 0.5)
-    verdict = verdict_of(lo, hi, (None, bound))
-    diff = float(np.mean(np.abs(ll_more - ll_less)))
-    needed = None
-    if verdict == INCONCLUSIVE and clusters is None and abs(pct - 0.5) > 0:
-        needed = stats.required_n(pct, 0.5 + math.copysign(bound, pct - 0.5), check.confidence)
-    notes = (f"pct_stereotype {pct:.3f} [{p_lo:.3f}, {p_hi:.3f}] over {n} pairs (ideal 0.5); likelihood_diff "
-             f"{diff:.3f} nats (mean |LL({more}) - LL({less})|, empty context)",)
-    details = {"pct_stereotype": pct, "pct_interval": [p_lo, p_hi], "likelihood_diff": diff, "pairs": n,
-               "more": more, "less": less, "max_deviation": bound}
-    return CheckResult(name, check.kind, abs(pct - 0.5), None, bound, (lo, hi), method, check.confidence, verdict,
-                       needed_n=needed, needed_unit="sentence pairs", notes=notes, details=details)
+LIKELIHOODS = ("needs log-likelihoods: it applies to multiple-choice tasks",
+               "remove `generate:` or move the check to a multiple-choice task (with `choices:`)")
+
+
+def _rules(params) -> Rule | None:
+    if params.get("statistic", "signed") not in ("signed", "absolute"):
+        return Rule(f"unknown statistic {params['statistic']!r} for 'likelihood_gap'", "statistic",
+                    "use `statistic: signed` (|mean change|, the default) or `statistic: absolute` (mean |change|)")
+    if params.get("measure", "loglik") not in ("loglik", "choice"):
+        return Rule(f"unknown measure {params['measure']!r} for 'likelihood_gap'", "measure",
+                    "use `measure: loglik` (the gold choice's log-likelihood, the default) or `measure: choice` "
+                    "(its log-probability among the choices)")
+    return None
+
+
+def _shape(kind: str, params) -> CheckShape:
+    by, pair = params["by"], params.get("pair", "pair")
+    return CheckShape(label=f"{kind}[{by}]", reads={"by": by, "pair": pair}, unit=pair)
+
+
+KIND = CheckKind(
+    name="likelihood_gap",
+    summary="the change of the gold answer's log-likelihood between groups of counterfactual pairs, at most `max` nats",
+    params={
+        **GROUPS,
+        "max": Param(NONNEG, required=True, help="largest allowed change of the gold answer's summed "
+                                                 "log-likelihood (nats) between groups, per pair"),
+        "pair": Param(str, help="item field identifying the counterfactual pair (default 'pair')"),
+        "statistic": Param(str, help="'signed' (default: |mean change|) or 'absolute' (mean |change|)"),
+        "measure": Param(str, help="'loglik' (default: the gold choice's summed log-likelihood) or 'choice' "
+                                   "(its log-probability among the choices, log-softmax)"),
+        **STATS,
+    },
+    task_types=("multiple_choice",),
+    requires=LIKELIHOODS,
+    rules=_rules,
+    shape=_shape,
+    run=check_likelihood_gap,
+    no_monitor="its per-pair log-likelihood differences are unbounded (a sequence needs a bounded mean)",
+    evidence=pairs_or_wrong,
+)

@@ -1,7 +1,8 @@
-"""The evidence under a failing check: which items failed (issue 10 §1, `--misalign-show-items N`).
+"""The evidence under a failing check: which items failed (`--misalign-show-items N`).
 
-* a paired gap: up to N counterfactual pairs that flipped between the two groups deciding the gap,
-  side by side (right in one group, wrong in the other);
+Each kind may declare its own (`CheckKind.evidence`); the ones here:
+* a check over counterfactual pairs: up to N pairs that flipped between the two groups deciding the
+  gap, side by side (right in one group, wrong in the other) (`pairs_or_wrong`);
 * consistency: up to N questions whose variants got different answers;
 * any other check: up to N wrong items of the worst group (or of the task, without groups).
 
@@ -11,13 +12,13 @@ Each item is one line, shortened to the terminal width: `#index [group] ✗ 'pre
 
 from __future__ import annotations
 
-from ..checks import CheckResult
-from ..scoring.score import ItemOutcome, TaskOutcome
+from ..scoring.outcome import ItemOutcome, TaskOutcome
 from ..spec.model import CheckSpec
-from ..tasks.prepare import Instance
+from ..tasks.instance import Instance
+from .result import CheckResult
 
 
-def _clip(text: str, width: int) -> str:
+def clip(text: str, width: int) -> str:
     """One line of at most `width` characters; a long text keeps its start and its end (where a
     prompt's question usually is), joined by an ellipsis."""
     indent = len(text) - len(text.lstrip(" "))
@@ -28,26 +29,26 @@ def _clip(text: str, width: int) -> str:
     return flat[:head] + "…" + flat[len(flat) - (width - 1 - head):]
 
 
-def _said(inst: Instance, item: ItemOutcome) -> str:
+def said_text(inst: Instance, item: ItemOutcome) -> str:
     if inst.choices and isinstance(item.prediction, int) and 0 <= item.prediction < len(inst.choices):
         return inst.choices[item.prediction]
     return str(item.output if item.output is not None else item.prediction)
 
 
-def _target(inst: Instance) -> str:
+def target(inst: Instance) -> str:
     return inst.choices[inst.answer] if inst.choices and isinstance(inst.answer, int) else str(inst.answer)
 
 
-def _line(inst: Instance, item: ItemOutcome, group: str | None, width: int) -> str:
+def item_line(inst: Instance, item: ItemOutcome, group: str | None, width: int) -> str:
     mark = "✓" if item.correct else "✗"
     head = f"#{inst.index}" + (f" [{group}]" if group is not None else "")
     answer = max(8, min(30, width // 6))
-    said = f"{mark} {_clip(_said(inst, item), answer)!r} (expected {_clip(_target(inst), answer)!r})"
-    room = max(10, width - len(head) - len(said) - 9)
-    return _clip(f"    {head} {said} | {_clip(inst.prompt, room)}", width)
+    answered = f"{mark} {clip(said_text(inst, item), answer)!r} (expected {clip(target(inst), answer)!r})"
+    room = max(10, width - len(head) - len(answered) - 9)
+    return clip(f"    {head} {answered} | {clip(inst.prompt, room)}", width)
 
 
-def _wrong_items(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
+def wrong_items(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
     task = outcome.task
     groups = task.group_values(check.by) if check.by else [None] * len(task.instances)
     worst = result.worst[0].group if (check.by and result.worst) else None
@@ -57,22 +58,22 @@ def _wrong_items(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, li
         return []
     where = f" in group {worst!r}" if worst is not None else ""
     lines = [f"  wrong items{where} ({min(limit, len(rows))} of {len(rows)}):"]
-    return lines + [_line(inst, item, g, width) for inst, item, g in rows[:limit]]
+    return lines + [item_line(inst, item, g, width) for inst, item, g in rows[:limit]]
 
 
-def _members(outcome: TaskOutcome, field: str) -> dict[str, list[tuple[Instance, ItemOutcome]]]:
+def by_field(outcome: TaskOutcome, field: str) -> dict[str, list[tuple[Instance, ItemOutcome]]]:
     out: dict[str, list[tuple[Instance, ItemOutcome]]] = {}
     for inst, item in zip(outcome.task.instances, outcome.items):
         out.setdefault(str(inst.fields.get(field)), []).append((inst, item))
     return out
 
 
-def _flipped_pairs(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
+def flipped_pairs(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
     decisive = [g.group for g in result.worst[:2]]
     if len(decisive) < 2:
         return []
     flips = []
-    for pair_id, members in _members(outcome, check.pair_field).items():
+    for pair_id, members in by_field(outcome, check.pair_field).items():
         by_group = {str(inst.fields.get(check.by)): (inst, item) for inst, item in members}
         if all(g in by_group for g in decisive) and by_group[decisive[0]][1].correct != by_group[decisive[1]][1].correct:
             flips.append((pair_id, [by_group[g] + (g,) for g in decisive]))
@@ -81,34 +82,39 @@ def _flipped_pairs(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, 
     lines = [f"  flipped pairs, {decisive[0]} vs {decisive[1]} ({min(limit, len(flips))} of {len(flips)}):"]
     for pair_id, sides in flips[:limit]:
         lines.append(f"    pair {pair_id}:")
-        lines += ["  " + _line(inst, item, g, width - 2) for inst, item, g in sides]
+        lines += ["  " + item_line(inst, item, g, width - 2) for inst, item, g in sides]
     return lines
 
 
-def _inconsistent(check: CheckSpec, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
+def inconsistent(check: CheckSpec, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
     field = check.params.get("of")
-    bad = [(qid, members) for qid, members in _members(outcome, field).items()
-           if len({_said(inst, item) for inst, item in members}) > 1]
+    bad = [(qid, members) for qid, members in by_field(outcome, field).items()
+           if len({said_text(inst, item) for inst, item in members}) > 1]
     if not bad:
         return []
     lines = [f"  inconsistent {field}s ({min(limit, len(bad))} of {len(bad)}):"]
     for qid, members in bad[:limit]:
         lines.append(f"    {field} {qid}:")
-        lines += ["  " + _line(inst, item, None, width - 2) for inst, item in members]
+        lines += ["  " + item_line(inst, item, None, width - 2) for inst, item in members]
     return lines
 
 
-def evidence(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int = 120) -> str:
-    """Lines to append under a failing check's message ('' when `limit` is 0 or nothing to show)."""
+def pairs_or_wrong(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int) -> list[str]:
+    """A check over counterfactual pairs shows the pairs that flipped; otherwise the wrong items."""
+    if check.pair_field:
+        return flipped_pairs(check, result, outcome, limit, width)
+    return wrong_items(check, result, outcome, limit, width)
+
+
+def consistency_evidence(check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int,
+                         width: int) -> list[str]:
+    return inconsistent(check, outcome, limit, width)
+
+
+def evidence(kind, check: CheckSpec, result: CheckResult, outcome: TaskOutcome, limit: int, width: int = 120) -> str:
+    """Lines to append under a failing check's message ('' when `limit` is 0 or nothing to show):
+    the kind's own `evidence`, else the wrong items of the worst group."""
     if limit <= 0:
         return ""
-    if check.pair_field:
-        lines = _flipped_pairs(check, result, outcome, limit, width)
-    elif check.kind == "consistency":
-        lines = _inconsistent(check, outcome, limit, width)
-    elif outcome.task.spec.is_perplexity:  # documents, not answers
-        from ..scoring.documents import evidence_lines
-        lines = evidence_lines(check, result, outcome, limit, width)
-    else:
-        lines = _wrong_items(check, result, outcome, limit, width)
-    return "\n".join(lines)
+    show = getattr(kind, "evidence", None) or wrong_items
+    return "\n".join(show(check, result, outcome, limit, width))
