@@ -31,7 +31,7 @@ INFO = dict(name="slow", device="cpu", dtype="float32", backend="slow", source="
 CHILD = textwrap.dedent("""
     import sys, time
     from pytest_misalign.backends import LoglikelihoodRequest, LoglikelihoodResult, ModelInfo
-    from pytest_misalign.cache import CachedBackend
+    from pytest_misalign.backends.cache import CachedBackend
 
     db, log_path, delay, n_items, n_choices, info = sys.argv[1], sys.argv[2], float(sys.argv[3]), \\
         int(sys.argv[4]), int(sys.argv[5]), eval(sys.argv[6])

@@ -8,7 +8,8 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from pytest_misalign.checks import KINDS
-from pytest_misalign.baseline.match import BaselineError, BaselineTask, compare
+from pytest_misalign.baseline.match import BaselineError, BaselineTask
+from pytest_misalign.baseline.regression import compare
 from pytest_misalign.checks import run_check, run_suite_check
 from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 from helpers import one_task

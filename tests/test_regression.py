@@ -11,7 +11,8 @@ from scipy.stats import binomtest
 from statsmodels.stats.proportion import proportion_confint
 
 from helpers import parse_suite_file
-from pytest_misalign.baseline.match import BaselineTask, ItemMatch, compare, match_items
+from pytest_misalign.baseline.match import BaselineTask, ItemMatch, match_items
+from pytest_misalign.baseline.regression import compare
 from pytest_misalign.baseline.regression import regression_tests, run_regression
 from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 from pytest_misalign.spec import RegressionSpec

@@ -322,39 +322,10 @@ def convert_gguf(gguf_path: Path | str, out_dir: Path | str) -> None:
             model=str(gguf_path),
             hint="pip install gguf",
         ) from exc
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    src_dir, name = str(gguf_path.parent), gguf_path.name
-    try:
-        config = AutoConfig.from_pretrained(src_dir, gguf_file=name)
-        gguf_model = AutoModelForCausalLM.from_pretrained(
-            src_dir, gguf_file=name, dtype=torch.float32
-        )
-        tokenizer = AutoTokenizer.from_pretrained(src_dir, gguf_file=name)
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(
-            f"transformers could not load the GGUF file {gguf_path}: {type(exc).__name__}: {exc}",
-            model=str(gguf_path),
-            hint="check that the file is a complete GGUF of an architecture transformers supports "
-            "for GGUF (llama, mistral, qwen2, ...); or convert it yourself and pass the directory",
-        ) from exc
-
-    if getattr(config, "quantization_config", None) is not None:
-        del config.quantization_config
-    config.dtype = torch.float32
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    result = fresh.load_state_dict(gguf_model.state_dict(), strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ModelLoadError(
-            f"converting {gguf_path}: weights do not match the architecture "
-            f"(missing {list(result.missing_keys)[:5]}, unexpected {list(result.unexpected_keys)[:5]})",
-            model=str(gguf_path),
-            hint="this GGUF architecture is not supported for conversion; pass a transformers "
-            "model directory instead",
-        )
+    config, gguf_model, tokenizer = _load_gguf(gguf_path)
+    fresh = _dequantized(gguf_path, config, gguf_model)
     fresh.tie_weights()
     fresh.eval()
     del gguf_model
@@ -374,3 +345,46 @@ def convert_gguf(gguf_path: Path | str, out_dir: Path | str) -> None:
                 hint="report this with your transformers version; meanwhile pass the original "
                 "transformers model directory or hub id instead of the GGUF file",
             )
+
+
+def _load_gguf(gguf_path: Path):
+    """(config, model, tokenizer) that transformers reads from a GGUF file; a clear error otherwise."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    src_dir, name = str(gguf_path.parent), gguf_path.name
+    try:
+        config = AutoConfig.from_pretrained(src_dir, gguf_file=name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(src_dir, gguf_file=name)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"transformers could not load the GGUF file {gguf_path}: {type(exc).__name__}: {exc}",
+            model=str(gguf_path),
+            hint="check that the file is a complete GGUF of an architecture transformers supports "
+            "for GGUF (llama, mistral, qwen2, ...); or convert it yourself and pass the directory",
+        ) from exc
+    return config, gguf_model, tokenizer
+
+
+def _dequantized(gguf_path: Path, config, gguf_model):
+    """A fresh float32 model from the GGUF's config (quantization_config removed) with its weights."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+    config.dtype = torch.float32
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    result = fresh.load_state_dict(gguf_model.state_dict(), strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ModelLoadError(
+            f"converting {gguf_path}: weights do not match the architecture "
+            f"(missing {list(result.missing_keys)[:5]}, unexpected {list(result.unexpected_keys)[:5]})",
+            model=str(gguf_path),
+            hint="this GGUF architecture is not supported for conversion; pass a transformers "
+            "model directory instead",
+        )
+    return fresh

@@ -18,7 +18,6 @@ import difflib
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base import ModelConfig
@@ -31,6 +30,8 @@ from .embedded import (
     memoized_digest,
 )
 from .errors import ModelLoadError
+from .hub import resolve_hub
+from .resolved import ResolvedModel
 
 DEFAULT_MODEL = "smollm2-135m"
 ALIASES: dict[str, str] = {
@@ -64,30 +65,6 @@ _FINGERPRINT_PATTERNS = (
     "*.pt",
     "*.pth",
 )
-
-
-@dataclass(frozen=True)
-class ResolvedModel:
-    """Where a model comes from and how to load it.
-
-    kind:        "embedded" | "gguf" | "local" | "hub"
-    name:        the user's string (ModelConfig.model)
-    load_path:   what to pass to `from_pretrained`: a local directory or a hub id
-    source:      for reports: the GGUF file, the local directory, or the hub id
-    revision:    hub commit hash when known (else the user's revision), None for local files
-    fingerprint: stable hex id of the weights + tokenizer (GGUF sha256, local-dir digest, or hub
-                 commit hash); None when it cannot be known before loading
-    local_files_only: load without network (hub ids in offline mode, everything local)
-    """
-
-    kind: str
-    name: str
-    load_path: str
-    source: str
-    revision: str | None = None
-    fingerprint: str | None = None
-    local_files_only: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- cache location
@@ -173,7 +150,7 @@ def resolve_model(config: ModelConfig) -> ResolvedModel:
         )
 
     if _HUB_ID.match(given):
-        return _resolve_hub(given, config.revision)
+        return resolve_hub(given, config.revision)
 
     close = [a for a in ALIASES if a.startswith(given.lower())] or difflib.get_close_matches(
         given.lower(), list(ALIASES), n=1, cutoff=0.6
@@ -300,111 +277,3 @@ def local_dir_fingerprint(path: Path | str, root: Path | str | None = None) -> s
         return h.hexdigest()
 
     return memoized_digest(Path(root) if root else model_cache_root(), "dir-sha256", path, signature, compute)
-
-
-# --------------------------------------------------------------------------- hub
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read now (huggingface_hub reads it at import)."""
-    if _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE"):
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover
-        return False
-
-
-def _resolve_hub(given: str, revision: str | None) -> ResolvedModel:
-    try:
-        import huggingface_hub
-        from huggingface_hub import errors as hf_errors
-    except ImportError as exc:  # pragma: no cover - transformers depends on it
-        raise ModelLoadError(
-            f"{given!r} looks like a hub id but huggingface_hub is not installed",
-            model=given,
-            hint="pip install huggingface_hub",
-        ) from exc
-
-    rev_text = f" at revision {revision!r}" if revision else ""
-    offline = hub_offline()
-    local_dir_hint = (
-        f"or pass a local directory / .gguf file instead (no local path {given!r} exists)"
-    )
-    if offline:
-        found = huggingface_hub.try_to_load_from_cache(given, "config.json", revision=revision)
-        if not isinstance(found, str):
-            raise ModelLoadError(
-                f"hub model {given!r}{rev_text} is not in the local Hugging Face cache and the hub "
-                "is offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE is set)",
-                model=given,
-                hint="download it once with network access (`hf download "
-                f"{given}`{' --revision ' + revision if revision else ''}), unset HF_HUB_OFFLINE, "
-                + local_dir_hint,
-            )
-        config_path = found
-    else:
-        try:
-            config_path = huggingface_hub.hf_hub_download(given, "config.json", revision=revision)
-        except hf_errors.GatedRepoError as exc:
-            raise ModelLoadError(
-                f"hub model {given!r} is gated and this machine is not authorised to read it",
-                model=given,
-                hint=f"accept its licence on huggingface.co/{given} and log in (`hf auth login`), "
-                + local_dir_hint,
-            ) from exc
-        except hf_errors.RepositoryNotFoundError as exc:
-            raise ModelLoadError(
-                f"hub model {given!r} does not exist (or is private)",
-                model=given,
-                hint="check the spelling; for a private repo log in (`hf auth login`); "
-                + local_dir_hint,
-            ) from exc
-        except hf_errors.RevisionNotFoundError as exc:
-            raise ModelLoadError(
-                f"hub model {given!r} has no revision {revision!r}",
-                model=given,
-                hint="use an existing branch, tag or commit hash as the revision",
-            ) from exc
-        except hf_errors.EntryNotFoundError as exc:
-            if isinstance(exc, hf_errors.LocalEntryNotFoundError):
-                raise _hub_unreachable(given, rev_text, exc) from exc
-            raise ModelLoadError(
-                f"hub repo {given!r}{rev_text} has no config.json, so it is not a transformers model",
-                model=given,
-                hint="pick a transformers-format repo, or download a .gguf from it and pass that file",
-            ) from exc
-        except (OSError, ValueError) as exc:  # ConnectionError, timeouts, HTTP errors, bad ids
-            raise _hub_unreachable(given, rev_text, exc) from exc
-
-    commit = _commit_from_snapshot_path(config_path)
-    return ResolvedModel(
-        kind="hub",
-        name=given,
-        load_path=given,
-        source=given,
-        revision=commit or revision,
-        fingerprint=commit,
-        local_files_only=offline,
-        extra={"requested_revision": revision} if revision else {},
-    )
-
-
-def _hub_unreachable(given: str, rev_text: str, exc: BaseException) -> ModelLoadError:
-    return ModelLoadError(
-        f"could not reach the Hugging Face hub for {given!r}{rev_text}: {type(exc).__name__}: {exc}",
-        model=given,
-        hint="check the network / proxy; if the model is already cached set HF_HUB_OFFLINE=1; "
-        f"or pass a local directory / .gguf file instead (no local path {given!r} exists)",
-    )
-
-
-def _commit_from_snapshot_path(path: str) -> str | None:
-    p = Path(path)
-    if p.parent.parent.name == "snapshots" and re.fullmatch(r"[0-9a-f]{40}", p.parent.name):
-        return p.parent.name
-    return None

@@ -9,7 +9,7 @@ and named, never compared wrongly. A record without a key (an older file) is mat
 answer) and 3 are only in the baseline: compared on 285 shared items".
 
 The regression checks themselves (overall, per group, `max_broken`, cluster-aware intervals) live in
-`regression.py`; `compare()` here is the older single-check entry point, kept for its callers.
+`regression.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..checks import CheckResult
 from ..errors import MisalignError
 from ..scoring.outcome import TaskOutcome
 
@@ -176,26 +175,3 @@ def run_items(outcome: TaskOutcome) -> dict[int, dict[str, Any]]:
     keys = outcome.task.item_keys()
     return {item.index: {"index": item.index, "key": key, "correct": bool(item.correct)}
             for item, key in zip(outcome.items, keys)}
-
-
-def compare(outcome: TaskOutcome, base: BaselineTask, max_drop: float, confidence: float,
-            name: str = "regression") -> CheckResult:
-    """The older entry point: the overall paired regression, refusing (BaselineError) a baseline whose
-    items changed or that shares no item. The plugin uses `regression.run_regression`, which drops
-    changed items and answers 'inconclusive' when nothing is shared."""
-    from .regression import run_regression
-    from ..spec.model import RegressionSpec
-
-    match = match_items(base.items, run_items(outcome))
-    if match.changed:
-        common = len(match.changed) + match.n
-        raise BaselineError(
-            f"{len(match.changed)} of {common} items differ from the baseline's (first: index {match.changed[0]}): "
-            f"the prompt, choices or answer changed, so the results are not comparable\n"
-            f"  fix: regenerate the baseline with the current suite file")
-    if not match.shared:
-        raise BaselineError(f"no item index of task '{base.task}' appears in both the run and the baseline "
-                            f"(run: {len(outcome.items)} items, baseline: {len(base.items)})\n"
-                            f"  fix: use the same data and limit for both runs")
-    return run_regression(outcome, base, RegressionSpec(max_drop=max_drop, confidence=confidence), max_drop,
-                          None, name)

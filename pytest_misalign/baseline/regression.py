@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .. import stats
-from .match import BaselineTask, ItemMatch, match_items, run_items
+from .match import BaselineError, BaselineTask, ItemMatch, match_items, run_items
 from ..checks import FAIL, INCONCLUSIVE, PASS, CheckResult, Limit
 from ..checks.result import DECIMALS, N_RESAMPLES, combine
 from ..errors import SuiteError
@@ -353,3 +353,23 @@ def _nothing_shared(base: BaselineTask, match: ItemMatch, spec: RegressionSpec, 
                             notes=tuple(notes), details=details,
                             degenerate="no item is shared with the baseline",
                             point_override=PASS)  # a changed suite is reported, not failed (strict fails it)
+
+
+def compare(outcome: TaskOutcome, base: BaselineTask, max_drop: float, confidence: float,
+            name: str = "regression") -> CheckResult:
+    """The older entry point: the overall paired regression, refusing (BaselineError) a baseline whose
+    items changed or that shares no item. The plugin uses `regression.run_regression`, which drops
+    changed items and answers 'inconclusive' when nothing is shared."""
+    match = match_items(base.items, run_items(outcome))
+    if match.changed:
+        common = len(match.changed) + match.n
+        raise BaselineError(
+            f"{len(match.changed)} of {common} items differ from the baseline's (first: index {match.changed[0]}): "
+            f"the prompt, choices or answer changed, so the results are not comparable\n"
+            f"  fix: regenerate the baseline with the current suite file")
+    if not match.shared:
+        raise BaselineError(f"no item index of task '{base.task}' appears in both the run and the baseline "
+                            f"(run: {len(outcome.items)} items, baseline: {len(base.items)})\n"
+                            f"  fix: use the same data and limit for both runs")
+    return run_regression(outcome, base, RegressionSpec(max_drop=max_drop, confidence=confidence), max_drop,
+                          None, name)

@@ -42,6 +42,13 @@ def bounds(what: str) -> dict[str, Param]:
     return {"min": Param(RATE, help=f"floor for the {what}"), "max": Param(RATE, help=f"ceiling for the {what}")}
 
 
+_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a mapping"}
+
+
+def _types(kind: Any) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
 def param_problem(param: Param, value: Any) -> str | None:
     """Why `value` does not fit `param`, or None."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -60,7 +67,7 @@ def param_problem(param: Param, value: Any) -> str | None:
         return None if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value) \
             else "must be a non-empty list of field names"
     if not isinstance(value, param.type) or isinstance(value, bool):
-        return "must be a string"
+        return "must be " + " or ".join(_NAMES.get(t, f"a {t.__name__}") for t in _types(param.type))
     if param.choices is not None and value not in param.choices:
         return f"must be one of {', '.join(param.choices)}"
     return None

@@ -63,10 +63,9 @@ Field CA, Welsh AH (2007). Bootstrapping clustered data. JRSS-B 69:369-390.
 
 from __future__ import annotations
 
-from .validation import SAME_TOL, check_confidence, check_count, check_prob, z_value, z_cached
+from .validation import check_confidence, check_count, check_prob, z_value, z_cached
 from .betting import betting_mean_cs, hedged_cs
 from .bootstrap import (
-    CHUNK_ELEMENTS,
     BootstrapResult,
     OnDegenerate,
     Statistic,
@@ -89,12 +88,9 @@ from .intervals import (
 from .paired_bootstrap import paired_cluster_bootstrap
 from .calibration import mean_cluster_bootstrap
 from .pvalues import binomial_greater_pvalue, holm, mcnemar_pvalue
-from .sample_size import MAX_SEARCH_N, smallest_n, required_n, required_n_gap, required_n_paired
+from .sample_size import smallest_n, required_n, required_n_gap, required_n_paired
 
 __all__ = [
-    "CHUNK_ELEMENTS",
-    "MAX_SEARCH_N",
-    "SAME_TOL",
     "Correction",
     "OnDegenerate",
     "Statistic",
