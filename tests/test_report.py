@@ -22,7 +22,7 @@ def test_tables_fit_a_narrow_terminal_and_say_what_they_hid(pytester):
     assert all(len(line) <= 80 for line in table), table
     assert table[-1].startswith("(hidden to fit: ") and table[-1].endswith("; -v shows all)")
     hidden = table[-1][len("(hidden to fit: "):-len("; -v shows all)")].split(", ")
-    full = ["task", "n", "accuracy [95% Wilson]", "check", "value", "interval", "threshold", "verdict", "test"]
+    full = ["task", "n", "accuracy [95% Wilson]", "check", "value", "interval", "threshold", "status", "test"]
     shown = [h for h in full if h not in hidden]
     assert {"task", "check", "value", "threshold", "test"} <= set(shown)  # what a gate decision needs
     assert table[0].split() == " ".join(shown).split()

@@ -160,7 +160,7 @@ def as_backend(obj: Any, where: str = "the backend") -> Backend:
         raise ModelLoadError(
             f"{where} returned {type(obj).__name__}, which lacks {', '.join(missing)}",
             hint="return an object implementing pytest_misalign.backends.Backend "
-            "(subclass BackendBase or TokenizedBackend; see the README, 'Writing a backend')",
+            "(subclass BackendBase or TokenizedBackend; see docs/backends.md, 'Writing a backend')",
         )
     if all(hasattr(obj, name) for name in ("chat_prompt", "stats", "close", "loglikelihood_rolling")):
         return obj

