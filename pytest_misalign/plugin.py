@@ -67,7 +67,8 @@ def check_kinds(config: pytest.Config) -> KindRegistry:
     kinds = KINDS
     for impl in config.hook.pytest_misalign_check_kinds.get_hookimpls():
         try:
-            kinds = kinds.extended(impl.function(config=config) or (), origin=impl.plugin_name)
+            given = impl.function(**{name: config for name in impl.argnames})  # `config` is its one argument
+            kinds = kinds.extended(given or (), origin=impl.plugin_name)
         except KindError as exc:
             raise pytest.UsageError(f"pytest-misalign: {exc}") from None
     return kinds

@@ -198,3 +198,57 @@ def test_param_types_of_plugin_kinds_are_checked():
     assert param_problem(Param((str, int)), 2.5) == "must be a string or an integer"
     assert param_problem(Param(int), "3") == "must be an integer"
     assert param_problem(Param(RATE), 1.5) == "is a rate and must be a number in [0, 1]"
+
+
+LAMBDAS = PLUGIN + '''
+
+def pytest_misalign_check_kinds():  # no `config`: pluggy lets a hook take fewer arguments
+    return [CheckKind(name="choice_share_again", summary="the same share, declared with lambdas",
+                      params={"choice": Param(int, required=True, help="a choice position"),
+                              "max": Param(RATE, required=True, help="largest allowed share"), **STATS},
+                      validate_items=lambda check, task, items: None, run=run,
+                      monitor=lambda check, view, alpha: monitor(check, view, alpha))]
+'''.replace("def pytest_misalign_check_kinds(config):", "def _unused(config):")
+
+
+def test_a_plugin_kind_with_lambdas_survives_xdist_and_the_sequential_gate(fake_session):
+    from helpers import FAKE_CONFTEST
+
+    known = "\nfake_backend.KNOWN.update(f'alpha{i}' for i in range(40) if i % 4)\n"
+    fake_session.makeconftest(FAKE_CONFTEST + known + LAMBDAS)  # xdist workers load the rootdir conftest
+    fake_session.makefile(".yaml", shares=SUITE.replace("choice_share:", "choice_share_again:"))
+    result = fake_session.runpytest_subprocess("--misalign-model=fake", "-n", "2", "--misalign-gate=sequential",
+                                               "--misalign-json=out.json")
+    result.assert_outcomes(passed=1)
+    data = json.loads((fake_session.path / "out.json").read_text())
+    assert data["run"]["status"] == "complete" and data["summary"]["checks"] == 1
+    (check,) = data["suites"][0]["tasks"][0]["checks"]
+    assert check["check"] == "choice_share_again" and check["status"] == "pass"
+
+
+BROKEN = PLUGIN.replace("    chosen = sum(", "    1 / 0\n    chosen = sum(")
+
+
+def test_a_plugin_kind_that_raises_is_an_error_in_every_report(fake_session):
+    fake_session.makepyfile(misalign_broken=BROKEN)
+    fake_session.syspathinsert()
+    fake_session.makefile(".yaml", shares=SUITE)
+    result = fake_session.runpytest("-p", "misalign_broken", "--misalign-model=fake", "--misalign-json=out.json")
+    result.assert_outcomes(failed=1)
+    (check,) = json.loads((fake_session.path / "out.json").read_text())["suites"][0]["tasks"][0]["checks"]
+    assert check["status"] == "error" and check["notes"] == ["ZeroDivisionError: division by zero"]
+    result.stdout.fnmatch_lines(["*1 checks: 1 error; tests (point gate): 0 passed, 0 failed, 1 not run*"])
+
+
+def test_regression_is_not_a_name_for_a_plugin_kind():
+    kind = CheckKind(name="regression", params={}, run=_run, no_monitor="a ratio of two counts")
+    with pytest.raises(KindError, match="taken by pytest-misalign's regression tests"):
+        KINDS.extended([kind], origin="mine")
+
+
+def test_a_check_spec_needs_its_kinds_shape():
+    from pytest_misalign.spec.model import CheckSpec
+
+    with pytest.raises(TypeError, match=r"KINDS.check\('gap', params\)"):
+        CheckSpec("gap", {"by": "g", "max": 0.1, "paired": True})
+    assert KINDS.check("gap", {"by": "g", "max": 0.1, "paired": True}).pair_field == "pair"

@@ -369,3 +369,8 @@ def test_a_named_suite_run_does_not_parse_its_siblings(pytester, monkeypatch):
     monkeypatch.setattr(yamlio, "_parse", lambda path, *a: parsed.append(path.name) or real(path, *a))
     result = pytester.runpytest("suite.yaml", "--collect-only", "-q")
     assert result.ret == 0 and parsed == ["suite.yaml"], (parsed, result.stdout.str())
+
+
+def test_a_regression_field_that_no_item_has_is_a_collection_error(tmp_path):
+    err = error_of(tmp_path, GOOD_TASK.replace("    checks:", "    regression: {by: nosuchfield}\n    checks:"))
+    assert err.key == "regression.by" and "field 'nosuchfield' is missing from item 0" in str(err)

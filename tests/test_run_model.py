@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import fake_backend
 from pytest_misalign.report.model import STATUSES, CheckModel, RunModel, status_line
 
 ROWS = lambda rows: "\n".join(f"        - {r}" for r in rows)  # noqa: E731

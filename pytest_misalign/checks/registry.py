@@ -36,6 +36,9 @@ BUILTIN_MODULES = (accuracy, group_accuracy, gap, consistency, likelihood_gap, p
                    score, score_gap, classification, perplexity, perplexity_ratio, spread, shift)
 
 
+RESERVED = {"regression": "regression tests against --misalign-baseline (baseline/)"}
+
+
 class KindRegistry(Mapping[str, CheckKind]):
     """Check kinds by name; read-only once built (`extended` makes a new table)."""
 
@@ -51,6 +54,9 @@ class KindRegistry(Mapping[str, CheckKind]):
         problems = declaration_problems(kind)
         if problems:
             raise KindError(f"{origin}: check kind {kind.name!r}: " + "; ".join(problems))
+        if kind.name in RESERVED:
+            raise KindError(f"{origin}: check kind {kind.name!r}: the name is taken by pytest-misalign's "
+                            f"{RESERVED[kind.name]}; choose another name")
         if kind.name in self._kinds:
             raise KindError(f"{origin}: check kind {kind.name!r} is already declared by {self._origin[kind.name]}; "
                             "choose another name")

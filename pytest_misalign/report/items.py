@@ -19,13 +19,13 @@ def num(x: Any) -> float | None:
 def grouping_fields(spec: TaskSpec) -> list[str]:
     """The item fields the task's checks read, and its cluster and regression fields (shown with every item)."""
     names = [name for c in spec.checks for name in c.fields.values()
-             if c.shape is None or name not in c.shape.sentences] + [spec.cluster, spec.regression.by]
+             if name not in c.shape.sentences] + [spec.cluster, spec.regression.by]
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n]
 
 
 def unit_fields(spec: TaskSpec) -> list[str]:
     """The fields linking items that go together (counterfactual pairs, a question's variants)."""
-    names = [c.pair_field for c in spec.checks] + [c.shape.unit for c in spec.checks if c.shape is not None]
+    names = [c.pair_field for c in spec.checks] + [c.shape.unit for c in spec.checks]
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n]
 
 

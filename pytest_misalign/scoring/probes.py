@@ -43,7 +43,7 @@ def unconditional_context(task: PreparedTask) -> str:
 def _item_probes(task: PreparedTask, inst: Instance) -> ProbeList:
     probes: ProbeList = []
     for check in task.spec.checks:
-        for field in (check.shape.sentences if check.shape is not None else ()):
+        for field in check.shape.sentences:
             probes.append((text_key(field), LoglikelihoodRequest("", str(inst.fields[field]))))
     if task.spec.metric == PMI_METRIC:
         context = unconditional_context(task)

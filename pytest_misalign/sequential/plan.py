@@ -43,7 +43,7 @@ def unit_fields(task: PreparedTask, checks: list[CheckSpec]) -> list[str]:
     fields = [task.spec.cluster] if task.spec.cluster else []
     for check in checks:
         fields += [check.pair_field] if check.pair_field else []
-        fields += [check.shape.unit] if check.shape is not None and check.shape.unit else []
+        fields += [check.shape.unit] if check.shape.unit else []
     return list(dict.fromkeys(f for f in fields if f))
 
 

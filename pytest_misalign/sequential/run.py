@@ -50,6 +50,11 @@ class CheckState:
     units: int = 0  # units scored when it settled
     items: int = 0  # items scored when it settled
 
+    def __getstate__(self) -> dict:
+        """Pickled without the kind's functions (an xdist worker sends its runs to the controller, which
+        only reports them; a plugin's monitor may be a function that cannot be pickled)."""
+        return {**self.__dict__, "monitor": None, "final": None}
+
     @property
     def alpha(self) -> float:
         return 1.0 - self.check.confidence

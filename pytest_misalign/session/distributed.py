@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from . import outcomes
+
 if TYPE_CHECKING:
     from ..runner.evaluator import Evaluator
 
@@ -42,7 +44,7 @@ def xdist_active(config: pytest.Config) -> bool:
 def configure(config: pytest.Config, evaluator: "Evaluator") -> None:
     """On the controller: register the scheduler and the collector of worker results."""
     if xdist_active(config) and not is_worker(config):
-        config.pluginmanager.register(WorkerResults(evaluator), "misalign-xdist")
+        config.pluginmanager.register(WorkerResults(config, evaluator), "misalign-xdist")
 
 
 def suite_scope(nodeid: str, suites_with_checks: set[str]) -> str | None:
@@ -63,7 +65,13 @@ def send(config: pytest.Config, evaluator: "Evaluator") -> None:
         "not_run": evaluator.not_run,
         "info": evaluator.model_info, "load_seconds": evaluator.load_seconds, "cache_status": cache_status,
     }
-    config.workeroutput[WORKER_OUTPUT_KEY] = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - said by the controller: results lost is a broken setup
+        worker = getattr(config, "workerinput", {}).get("workerid", "a worker")
+        data = pickle.dumps({"error": f"{worker} could not send its results to the controller: "
+                                      f"{type(exc).__name__}: {exc}"})
+    config.workeroutput[WORKER_OUTPUT_KEY] = data
 
 
 def merge(evaluator: "Evaluator", payload: dict) -> None:
@@ -101,8 +109,8 @@ def _sort(evaluator: "Evaluator") -> None:
 class WorkerResults:
     """Controller side: tell workers to group, and collect each worker's results as it shuts down."""
 
-    def __init__(self, evaluator: "Evaluator") -> None:
-        self.evaluator = evaluator
+    def __init__(self, config: pytest.Config, evaluator: "Evaluator") -> None:
+        self.config, self.evaluator = config, evaluator
 
     @pytest.hookimpl(optionalhook=True, tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
@@ -113,8 +121,13 @@ class WorkerResults:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
         data = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
-        if data is not None:
-            merge(self.evaluator, pickle.loads(data))  # our own worker processes of this session
+        if data is None:
+            return
+        payload = pickle.loads(data)  # our own worker processes of this session
+        if "error" in payload:  # its results are lost: the pipeline is broken, not the model
+            outcomes.note_broken(self.config, "pytest-xdist", payload["error"])
+            return
+        merge(self.evaluator, payload)
 
 
 def _task_scheduling():

@@ -146,9 +146,13 @@ class _MisalignItem(_PlainErrors, pytest.Item):
         try:
             for prepared in needs.values():
                 evaluator.outcome(prepared)  # SetupError subclasses: model unavailable, scoring failed
-        except SetupError as exc:
-            self.not_run(ERROR, str(exc).splitlines()[0])
+            self.prepare()
+        except Exception as exc:
+            self.not_run(ERROR, _first_line(exc))
             raise
+
+    def prepare(self) -> None:
+        """What else must run before the check (setup phase: a failure is an ERROR)."""
 
     def not_run(self, status: str, reason: str) -> None:
         """Record that this test has no result (for the run model)."""
@@ -162,8 +166,8 @@ class _MisalignItem(_PlainErrors, pytest.Item):
     def runtest(self) -> None:
         try:
             result = self.evaluate()
-        except MisalignError as exc:  # a broken suite or data found while checking: said, and recorded
-            self.not_run(ERROR, str(exc).splitlines()[0])
+        except Exception as exc:  # a broken suite or data found while checking, a plugin kind's bug:
+            self.not_run(ERROR, _first_line(exc))  # said by pytest, and recorded for the run model
             raise
         options = self.evaluator.options
         message = result.message(options.gate)
@@ -205,6 +209,11 @@ class _MisalignItem(_PlainErrors, pytest.Item):
 
     def reportinfo(self):
         return self.path, (self.line or 1) - 1, self.nodeid.split("::", 1)[-1]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, MisalignError) else f"{type(exc).__name__}: {exc}"
+    return (text.splitlines() or [type(exc).__name__])[0]
 
 
 def _strict_reason(result: CheckResult) -> str:
@@ -264,8 +273,7 @@ class SuiteCheckItem(_MisalignItem):
 
     _settled: CheckResult | None = None
 
-    def setup(self) -> None:
-        super().setup()
+    def prepare(self) -> None:
         evaluator = self.evaluator
         if evaluator.options.sequential:  # may score more items: a failure is an ERROR, so in setup
             self._settled = evaluator.sequential_suite_result(self.suite, self.check, self.name, self.needs())

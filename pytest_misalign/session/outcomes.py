@@ -85,6 +85,13 @@ def configure(config: pytest.Config) -> None:
     config.pluginmanager.register(tracker, "misalign-outcomes")
 
 
+def note_broken(config: pytest.Config, where: str, message: str) -> None:
+    """A broken setup found outside any test (e.g. a worker's results lost): exit 78, reported."""
+    tracker = config.stash.get(_KEY, None)
+    if tracker is not None:
+        tracker.broken.setdefault(where, message[:300])
+
+
 def finish(session: pytest.Session) -> dict:
     tracker = session.config.stash.get(_KEY, None)
     if tracker is None:

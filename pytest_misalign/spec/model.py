@@ -49,13 +49,30 @@ class CheckShape:
     # (check, task, instances) -> spec.kinds.Rule | None
     item_rules: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
+    def __getstate__(self) -> dict:
+        """Pickled without `item_rules` (xdist workers send specs back after collection, when the rules
+        have been applied; a plugin's rule may be a function that cannot be pickled)."""
+        return {**self.__dict__, "item_rules": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """One check of a suite: its kind, parameters, line, and the shape its kind gave it when parsed.
+    Build one in code with `checks.KINDS.check(kind, params)` (a spec without a shape is refused: its
+    fields, pairs and name depend on the kind)."""
+
     kind: str
     params: dict[str, Any]
     line: int | None = None
-    shape: CheckShape | None = None  # None only for checks built by hand without a kind
+    shape: CheckShape | None = None
+
+    def __post_init__(self) -> None:
+        if self.shape is None:
+            raise TypeError(f"CheckSpec({self.kind!r}) needs the shape its kind gives it: build it with "
+                            f"pytest_misalign.checks.KINDS.check({self.kind!r}, params) or parse a suite")
 
     @property
     def by(self) -> str | None:
@@ -72,7 +89,7 @@ class CheckSpec:
     @property
     def fields(self) -> dict[str, str]:
         """Item fields this check reads, by parameter (validated against every item at collection)."""
-        return dict(self.shape.reads) if self.shape else ({"by": self.by} if self.by else {})
+        return dict(self.shape.reads)
 
     @property
     def pair_field(self) -> str | None:
@@ -81,9 +98,7 @@ class CheckSpec:
 
     @property
     def base_name(self) -> str:
-        if self.shape is not None:
-            return self.shape.label
-        return f"{self.kind}[{self.by}]" if self.by else self.kind
+        return self.shape.label
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,9 @@ def _require_some_check(ctx: Ctx, tasks: list[TaskSpec], nodes: list, suite_chec
             raise SuiteError(
                 "the task has no checks, so nothing would test it", path=ctx.path, line=task.line, task=task.name,
                 key="checks",
-                fix="add e.g. `checks: [{accuracy: {min: 0.5}}]`; or `regression: {}` to test it only against "
-                    "--misalign-baseline; or name it in a suite-level `shift` (or add a `spread`)")
+                fix="add e.g. `checks: [{accuracy: {min: 0.5}}]` (a `type: perplexity` task: `perplexity: {max: ...}`); "
+                    "or `regression: {}` to test it only against --misalign-baseline; or read it in a suite-level "
+                    "check (`shift: {from: ..., to: ...}`; `spread` reads every task with answers)")
 
 
 def tasks_read(kinds: Kinds, check, tasks: Sequence[TaskSpec]) -> list[str]:

@@ -33,7 +33,7 @@ def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None,
 def sampling_unit(task: TaskSpec) -> str | None:
     """The field whose items must be kept together when subsampling (pairs, question variants)."""
     pairs = [c.pair_field for c in task.checks if c.pair_field]
-    units = [c.shape.unit for c in task.checks if c.shape is not None and c.shape.unit]
+    units = [c.shape.unit for c in task.checks if c.shape.unit]
     return (pairs + units + [None])[0]
 
 

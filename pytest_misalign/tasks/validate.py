@@ -20,6 +20,8 @@ def validate_fields(suite: SuiteSpec, task: TaskSpec, instances: list[Instance])
             for n, c in enumerate(task.checks) for param, name in c.fields.items()]
     if task.cluster:
         uses.append(("cluster", task.line, task.cluster, False))
+    if task.regression.by:  # read against --misalign-baseline
+        uses.append(("regression.by", task.line, task.regression.by, True))
     for key, line, name, may_list in uses:
         for inst in instances:
             if name not in inst.fields:
@@ -44,7 +46,7 @@ def _usable(value: Any) -> bool:
 def _may_list(task: TaskSpec, check, param: str) -> bool:
     """List-valued group fields (an item in several groups) are read only where the check's kind allows
     it (gap and group_accuracy's `by` on independent items: `CheckShape.list_ok`), never with `cluster:`."""
-    return check.shape is not None and param in check.shape.list_ok
+    return param in check.shape.list_ok
 
 
 def _list_allowed(suite: SuiteSpec, task: TaskSpec, key: str, line, name: str, index: int, may_list: bool) -> None:
@@ -61,7 +63,7 @@ def _list_allowed(suite: SuiteSpec, task: TaskSpec, key: str, line, name: str, i
 def validate_checks(suite: SuiteSpec, task: TaskSpec, instances: list[Instance]) -> None:
     """Each check kind's own rules on the items (`CheckShape.item_rules`), as a SuiteError."""
     for n, check in enumerate(task.checks):
-        rules = check.shape.item_rules if check.shape is not None else None
+        rules = check.shape.item_rules
         rule = rules(check, task, instances) if rules is not None else None
         if rule is not None:
             key = f"checks[{n}].{check.kind}" + (f".{rule.param}" if rule.param else "")

@@ -71,8 +71,9 @@ def paired_rows(check: dict[str, Any]) -> list[IntervalRow]:
 
 def grouped_checks(task: dict[str, Any]) -> list[dict[str, Any]]:
     """The task's checks that compare groups present in its group table."""
-    return [c for c in task.get("checks", []) if c.get("by") and c["by"] in task.get("groups", {})
-            and c.get("check") != "perplexity_ratio"]  # its groups have perplexities, not accuracies
+    if task.get("metric") == "perplexity":  # its groups have perplexities, not accuracies
+        return []
+    return [c for c in task.get("checks", []) if c.get("by") and c["by"] in task.get("groups", {})]
 
 
 def baseline_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -82,7 +83,7 @@ def baseline_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for suite in results.get("suites", []):
         for task in suite.get("tasks", []):
             for check in task.get("checks", []):
-                if check.get("check") == "regression":
+                if check.get("check") == "regression" and check.get("value") is not None:
                     by = f" / by {check['by']}" if check.get("by") else ""
                     out.append((f"{suite['suite']} / {task['task']}{by}", check))
     return out
