@@ -48,7 +48,7 @@ def test_report_tables(session):
     result.stdout.fnmatch_lines([
         "*misalign report*",
         "suite heldout-capitals*",
-        "task*n*accuracy [[]95% Wilson[]]*check*value*interval*threshold*verdict*test",
+        "task*n*accuracy [[]95% Wilson[]]*check*value*interval*threshold*status*test",
         # 4/6: Wilson 95% interval [0.300, 0.903] (statsmodels proportion_confint(4, 6, method='wilson'))
         "capitals*6*0.667 [[]0.300, 0.903[]]*accuracy*0.667*[[]0.300, 0.903[]]*>= 0.5*inconclusive*PASS",
         "*gap[[]region[]]*1.000*<= 0.3*inconclusive*FAIL",
