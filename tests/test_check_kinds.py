@@ -39,13 +39,15 @@ def test_tables_read_off_the_declarations():
     """What used to be tables of their own: which kinds need log-likelihoods, documents, which compare
     tasks, which stop early for futility -- each now a property of the declarations."""
     only = {name for name, k in KINDS.items() if k.task_types == ("multiple_choice",)}
-    assert only == {"likelihood_gap", "preference", "calibration", "bbq_bias", "precision", "recall", "f1",
+    assert only == {"likelihood_gap", "calibration", "bbq_bias", "precision", "recall", "f1",
                     "precision_gap", "recall_gap", "f1_gap"}
+    pairs = {n for n, k in KINDS.items() if "sentence_pair" in k.task_types}
+    assert pairs == {"preference", "likelihood_diff"}
     assert {n for n, k in KINDS.items() if k.task_types == ("perplexity",)} == {"perplexity", "perplexity_ratio"}
-    assert {n for n, k in KINDS.items() if k.level == "suite"} == {"spread", "shift"}
+    assert {n for n, k in KINDS.items() if k.level == "suite"} == {"spread", "shift", "domain_accuracy", "domain_gap"}
     assert {n for n, k in KINDS.items() if k.futility} == {"accuracy", "group_accuracy", "gap"}
     assert {n for n, k in KINDS.items() if k.monitor is None} == {
-        "likelihood_gap", "calibration", "precision", "recall", "f1", "precision_gap", "recall_gap", "f1_gap",
+        "likelihood_gap", "likelihood_diff", "calibration", "precision", "recall", "f1", "precision_gap", "recall_gap", "f1_gap",
         "perplexity", "perplexity_ratio"}
 
 

@@ -118,7 +118,7 @@ def test_score_gap_between_groups(tmp_path):
 
 def test_score_check_on_a_task_without_a_generation_metric(tmp_path):
     outcome = gen_outcome(tmp_path, HYPS, REFS, "acc")
-    with pytest.raises(SuiteError, match="needs a free-form task with a generation metric"):
+    with pytest.raises(SuiteError, match="needs a task whose metric scores every item"):
         run_check(check("score", min=0.5), outcome, "score")
 
 

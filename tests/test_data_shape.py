@@ -201,7 +201,7 @@ def test_an_unreachable_hub_dataset_is_tried_once_per_session(tmp_path, monkeypa
     retries (~20 s) are paid once, the other tasks are skipped at once with the same reason."""
     import datasets
 
-    from pytest_misalign.data import load as data
+    from pytest_misalign.data import hub
     from pytest_misalign.errors import DataUnavailable
 
     calls = []
@@ -211,7 +211,8 @@ def test_an_unreachable_hub_dataset_is_tried_once_per_session(tmp_path, monkeypa
         raise ConnectionError(f"Couldn't reach '{path}' on the Hub")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    monkeypatch.setattr(data, "_UNREACHABLE", {})
+    monkeypatch.setattr(hub, "_UNREACHABLE", {})
+    monkeypatch.setattr(hub, "offline_reason", lambda: None)  # a network, but the hub refuses
     path = tmp_path / "s.yaml"
     path.write_text("suite: s\ntasks:\n" + "".join(
         f"  - name: {n}\n    data: {{hf: {{path: org/ds, name: {n}}}}}\n    prompt: q\n    choices: [a, b]\n"

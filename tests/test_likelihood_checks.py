@@ -192,7 +192,7 @@ def test_likelihood_gap_choice_measure_cancels_common_shifts(tmp_path):
     ("checks:\n  - calibration: {max_gap: 0.1}\n", "`max_gap` compares groups: it needs `by`"),
     ("checks:\n  - likelihood_gap: {by: g, max: -1}\n", "must be a number >= 0"),
     ("checks:\n  - likelihood_gap: {by: g, max: 1, measure: bits}\n", "unknown measure 'bits'"),
-    ("checks:\n  - preference: {more: a, max_deviation: 0.1}\n", "needs 'less'"),
+    ("checks:\n  - preference: {more: a, max_deviation: 0.1}\n", "needs `more` and `less`"),
     ("unconditional: 'Answer:'\n", "`unconditional` is the context of `metric: acc_pmi`"),
 ])
 def test_bad_likelihood_parameters_name_the_line(tmp_path, extra, message):

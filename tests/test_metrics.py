@@ -126,7 +126,7 @@ def test_rouge_l_matches_rouge_score():
 
 
 def test_unknown_metric():
-    with pytest.raises(ValueError, match="unknown generation metric 'meteor'"):
+    with pytest.raises(ValueError, match="unknown scored metric 'meteor'"):
         metrics.item_scores("meteor", ["a"], ["a"])
     assert metrics.generation_scores("acc", ["a", "b"], ["a", "b"]) == [None, None]
 

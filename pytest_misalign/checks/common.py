@@ -77,6 +77,17 @@ def clusters_of(outcome: TaskOutcome) -> np.ndarray | None:
     return np.array([str(inst.fields[field_]) for inst in outcome.task.instances], dtype=object)
 
 
+def group_masks(check: CheckSpec, outcome: TaskOutcome) -> tuple[dict[str, np.ndarray], list[str]]:
+    """{group: mask} of the groups of `by` with at least `min_n` items ("all" without `by`), and the small
+    ones (all groups when none is large enough)."""
+    if not check.by:
+        return {"all": np.ones(outcome.n, dtype=bool)}, []
+    labels = np.array(outcome.task.group_values(check.by), dtype=object)
+    masks = {g: labels == g for g in dict.fromkeys(labels)}
+    small = [g for g, m in masks.items() if m.sum() < check.min_n]
+    return ({g: m for g, m in masks.items() if g not in small} or masks), small
+
+
 def bootstrap(outcome: TaskOutcome, check: CheckSpec, mask: np.ndarray | None = None,
               groups: np.ndarray | None = None, statistic: str = "accuracy") -> stats.BootstrapResult:
     clusters = clusters_of(outcome)

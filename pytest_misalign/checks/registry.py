@@ -18,8 +18,10 @@ from . import (
     calibration,
     classification,
     consistency,
+    domains,
     gap,
     group_accuracy,
+    likelihood_diff,
     likelihood_gap,
     perplexity,
     perplexity_ratio,
@@ -32,8 +34,9 @@ from . import (
 from .kind import CheckKind, KindError, declaration_problems
 from .result import CheckResult
 
-BUILTIN_MODULES = (accuracy, group_accuracy, gap, consistency, likelihood_gap, preference, calibration, bbq_bias,
-                   score, score_gap, classification, perplexity, perplexity_ratio, spread, shift)
+BUILTIN_MODULES = (accuracy, group_accuracy, gap, consistency, likelihood_gap, preference, likelihood_diff, calibration,
+                   bbq_bias,
+                   score, score_gap, classification, perplexity, perplexity_ratio, spread, shift, domains)
 
 
 RESERVED = {"regression": "regression tests against --misalign-baseline (baseline/)"}

@@ -15,7 +15,7 @@ from ..errors import SuiteError
 from ..metrics.bootstrap import bootstrap
 from ..scoring.outcome import TaskOutcome
 from ..spec.kinds import Rule
-from ..spec.model import GENERATION_METRICS, CheckSpec, TaskSpec
+from ..spec.model import GENERATION_METRICS, SCORED_METRICS, CheckSpec, TaskSpec
 from ..spec.params import STATS, bounds
 from .common import bounds_of, verdict_of
 from .kind import CheckKind
@@ -28,11 +28,14 @@ from .result import N_RESAMPLES, CheckResult
 def generation_stats(outcome: TaskOutcome, check: CheckSpec) -> tuple[str, np.ndarray]:
     """The task's metric and its (n, d) per-item statistics."""
     metric = outcome.task.spec.metric
-    if metric not in metrics.GENERATION_METRICS:
-        raise SuiteError(f"check '{check.kind}' needs a free-form task with a generation metric, this task's "
+    if metric not in metrics.SCORED_METRICS:
+        raise SuiteError(f"check '{check.kind}' needs a task whose metric scores every item, this task's "
                          f"metric is {metric!r}", path=outcome.task.suite.path, line=check.line,
                          task=outcome.task.spec.name, key="metric",
-                         fix=f"add `generate: {{...}}` and `metric:` one of {', '.join(metrics.GENERATION_METRICS)}")
+                         fix=f"`metric:` one of {', '.join(metrics.SCORED_METRICS)}")
+    if metric in metrics.CHOICE_METRICS:  # a mean of the item scores scoring computed
+        scores = np.array([item.score for item in outcome.items], dtype=np.float64)
+        return metric, np.column_stack([scores, np.ones(len(scores))])
     outputs = [item.output or "" for item in outcome.items]
     refs = [str(inst.answer) for inst in outcome.task.instances]
     scores = np.array([np.nan if item.score is None else item.score for item in outcome.items])
@@ -73,16 +76,17 @@ def corpus_metric(check: CheckSpec, task: TaskSpec) -> str | None:
 
 
 def needs_generation_metric(check: CheckSpec, task: TaskSpec) -> Rule | None:
-    if task.metric in GENERATION_METRICS:
+    if task.metric in SCORED_METRICS:
         return None
     return Rule(f"check '{check.kind}' bounds a generation metric, and this task has none",
                 fix=f"on a free-form task (`generate:`) add `metric:` one of {', '.join(GENERATION_METRICS)}"
-                    + ("" if task.is_generation else "; on multiple choice use accuracy, or precision/recall/f1"))
+                    + ("" if task.is_generation else "; on multiple choice use `metric: mc2` (labelled choices), "
+                                                     "accuracy, or precision/recall/f1"))
 
 
 KIND = CheckKind(
     name="score",
-    summary="a free-form task's generation metric (token_f1, bleu, chrf, rouge_l; 0-1), between `min` and `max`",
+    summary="a task's item-scoring metric (token_f1, bleu, chrf, rouge_l; mc2), 0-1, between `min` and `max`",
     params={**bounds("task's generation metric (0-1)"), **STATS},
     rules=bound_rule("score"),
     task_rule=needs_generation_metric,

@@ -44,8 +44,8 @@ def _names_tasks(check: CheckSpec, tasks: dict[str, TaskSpec]) -> Rule | None:
         if task is None:
             return Rule(f"shift names unknown task '{check.params[key]}'", key,
                         f"tasks in this suite: {', '.join(tasks)}")
-        if task.is_perplexity:
-            return Rule(f"shift compares accuracies, but '{task.name}' is a `type: perplexity` task", key,
+        if not task.has_answers:
+            return Rule(f"shift compares accuracies, but '{task.name}' is a `type: {task.type}` task", key,
                         "name tasks that have answers; compare domains of documents with `perplexity_ratio` on the "
                         "perplexity task")
     return None

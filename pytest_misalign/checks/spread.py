@@ -63,9 +63,9 @@ def monitor_spread(check: CheckSpec, views: dict[str, View], alpha: float) -> Se
 def _two_answered(check: CheckSpec, tasks: dict[str, TaskSpec]) -> Rule | None:
     if len(tasks) < 2:
         return Rule("`spread` compares tasks and needs at least two")
-    if sum(not t.is_perplexity for t in tasks.values()) < 2:
+    if sum(t.has_answers for t in tasks.values()) < 2:
         return Rule("`spread` compares the accuracies of tasks with answers and needs two of them "
-                    "(`type: perplexity` tasks are left out)")
+                    "(`type: perplexity` and `type: sentence_pair` tasks are left out)")
     return None
 
 

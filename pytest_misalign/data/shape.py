@@ -3,12 +3,13 @@ rename, then filter with `where`; every item's fields become `Fields` (dotted lo
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import DataError
-from ..spec.shape import ABSENT, Fields, Where, close_match, resolve
+from ..spec.shape import ABSENT, DERIVE_FIELD, Fields, Where, close_match, resolve
 
 
 def apply_shape(items: list, rename: dict[str, str] | None, where: Where | None, error: Callable[..., Exception],
@@ -77,6 +78,30 @@ def shape_loaded(loaded: Any, spec: Any, task: Any, suite_path: Path) -> Any:
 
     items, note = apply_shape(loaded.items, spec.rename, spec.where, error,
                               lambda it, fields: replace(it, fields=fields))
+    if getattr(spec, "derive", None):
+        items = [replace(it, fields=Fields({**it.fields, **_derived(it, spec.derive, error)})) for it in items]
     if not note:
         return replace(loaded, items=items)
     return replace(loaded, items=items, total=len(items), source=f"{loaded.source} ({note})")
+
+
+def _derived(item: Any, derive: dict[str, str], error: Callable[..., Exception]) -> dict[str, str]:
+    """`derive`: each new field's template with the item's fields filled in."""
+    out = {}
+    for name, template in derive.items():
+        def fill(match: re.Match) -> str:
+            value = resolve(item.fields, match.group(1))
+            if value is ABSENT:
+                raise error(f"field '{match.group(1)}' named in `derive.{name}` is missing from item {item.index}",
+                            item, f"data.derive.{name}", close_match(match.group(1), item.fields)
+                            or "every item must have the fields `derive` names")
+            return str(value)
+        out[name] = DERIVE_FIELD.sub(fill, template)
+    return out
+
+
+def apply_renames(items: list, rename: dict[str, str] | None) -> list:
+    """Items with `rename` applied (no checks: hub rows onto the upstream files' fields)."""
+    if not rename:
+        return items
+    return [replace(it, fields=_renamed(it.fields, rename)) for it in items]

@@ -14,7 +14,8 @@ Every metric is also written as additive per-item sufficient statistics (`item_s
 array) and a function of their sum (`value_from_stats`), so a bootstrap resamples items (or
 clusters) by summing rows: for a mean the statistics are (score, 1); for corpus BLEU and chrF they
 are sacrebleu's own n-gram counts. `classification` holds precision / recall / F1 for
-multiple-choice tasks read as classifiers; `bootstrap` the resampling.
+multiple-choice tasks read as classifiers; `mc2` TruthfulQA's MC2 score of a multiple-choice item;
+`bootstrap` the resampling.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from typing import Sequence
 
 import numpy as np
 
-from . import bleu, chrf, rouge_l, token_f1
+from . import bleu, chrf, mc2, rouge_l, token_f1
 
 GENERATION_METRICS: dict[str, ModuleType] = {m.NAME: m for m in (token_f1, bleu, chrf, rouge_l)}
+CHOICE_METRICS: dict[str, ModuleType] = {m.NAME: m for m in (mc2,)}  # a score per multiple-choice item
+SCORED_METRICS: dict[str, ModuleType] = {**GENERATION_METRICS, **CHOICE_METRICS}
 
 
 def get(metric: str) -> ModuleType:
     try:
-        return GENERATION_METRICS[metric]
+        return SCORED_METRICS[metric]
     except KeyError:
-        raise ValueError(f"unknown generation metric {metric!r}; known: {', '.join(GENERATION_METRICS)}") from None
+        raise ValueError(f"unknown scored metric {metric!r}; known: {', '.join(SCORED_METRICS)}") from None
 
 
 def item_scores(metric: str, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
@@ -72,7 +75,7 @@ def task_value(metric: str, predictions: Sequence[str], references: Sequence[str
     return float(value_from_stats(metric, stats_.sum(axis=0))[0])
 
 
-__all__ = ["GENERATION_METRICS", "generation_scores", "get", "item_scores", "item_stats", "task_value", "value_from_stats"]
+__all__ = ["CHOICE_METRICS", "GENERATION_METRICS", "SCORED_METRICS", "generation_scores", "get", "item_scores", "item_stats", "task_value", "value_from_stats"]
 
 
 def generation_scores(metric: str, outputs: Sequence[str], references: Sequence[str]) -> list[float | None]:

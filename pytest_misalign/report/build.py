@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__, stats
 from ..checks import N_RESAMPLES, CheckResult
-from ..metrics import GENERATION_METRICS, get, task_value
+from ..metrics import CHOICE_METRICS, GENERATION_METRICS, get, task_value
 from ..runner.evaluator import Evaluator, TaskRecord
 from ..scoring.diagnostics import diagnose
 from ..scoring.documents import group_perplexity, task_perplexity
@@ -76,12 +76,22 @@ def task_model(record: TaskRecord, gate: str, strict: bool, not_run_: dict[str, 
         task=spec.name, n=record.run.n if record.run is not None else outcome.n, n_scored=outcome.n,
         accuracy=num(outcome.accuracy), accuracy_interval=lo_hi,
         correct=None if spec.is_perplexity else outcome.successes,
-        metric="perplexity" if spec.is_perplexity else "generate:" + spec.match if spec.is_generation else spec.metric,
+        metric=task_metric(spec),
         data={"source": outcome.task.data_source, "total": outcome.task.total_items, "limit": spec.data.limit,
               "seed": spec.data.seed, "cluster": spec.cluster},
-        seconds=round(record.seconds, 3), diagnostics=None if spec.is_perplexity else diagnostics_json(outcome),
+        seconds=round(record.seconds, 3), diagnostics=diagnostics_json(outcome) if spec.has_answers else None,
         groups={by: group_table(outcome, by) for by in dict.fromkeys(c.by for c in spec.checks if c.by)},
         checks=checks, items=item_records(outcome), line=spec.line, extra=extra)
+
+
+def task_metric(spec: TaskSpec) -> str:
+    """What the task's `accuracy` is: a multiple-choice metric, `generate:<match>`, `perplexity`, or
+    `pct_stereotype` (a sentence-pair task's share of pairs preferring `more`)."""
+    if spec.is_perplexity:
+        return "perplexity"
+    if spec.is_sentence_pair:
+        return "pct_stereotype"
+    return "generate:" + spec.match if spec.is_generation else spec.metric
 
 
 def diagnostics_json(outcome: TaskOutcome) -> dict[str, Any]:
@@ -112,11 +122,14 @@ def generation_summary(outcome: TaskOutcome) -> dict[str, Any]:
     """`{"score": {...}}` for a free-form task with a generation metric: the task value (corpus BLEU /
     chrF, or the mean item score) and the mean item score; else {}."""
     metric = outcome.task.spec.metric
+    scores = [item.score for item in outcome.items if item.score is not None]
+    if metric in CHOICE_METRICS and scores:  # mc2: the mean of the item scores
+        return {"score": {"metric": metric, "value": num(float(np.mean(scores))), "corpus_level": False,
+                          "mean_item_score": num(float(np.mean(scores)))}}
     if metric not in GENERATION_METRICS or not outcome.task.spec.is_generation:
         return {}
     outputs = [item.output or "" for item in outcome.items]
     refs = [str(inst.answer) for inst in outcome.task.instances]
-    scores = [item.score for item in outcome.items if item.score is not None]
     return {"score": {"metric": metric, "value": num(task_value(metric, outputs, refs)),
                       "corpus_level": bool(get(metric).CORPUS),
                       "mean_item_score": round(float(np.mean(scores)), 6) if scores else None}}

@@ -87,6 +87,8 @@ def score_cell(task: TaskModel) -> str:
         ppl = task.extra.get("word_perplexity")
         return "word ppl -" if ppl is None else f"word ppl {ppl:.2f}"
     lo, hi = task.accuracy_interval or (None, None)
+    if task.metric == "pct_stereotype":
+        return f"pct_stereotype {_fmt(task.accuracy)} [{_fmt(lo)}, {_fmt(hi)}]"
     return f"{_fmt(task.accuracy)} [{_fmt(lo)}, {_fmt(hi)}]" + ("†" if task.data.get("cluster") else "")
 
 
@@ -119,7 +121,8 @@ def _group_tables(tasks: list[TaskModel]) -> list[str]:
             rows = sorted(table.items(), key=lambda kv: (kv[1]["correct"] / kv[1]["n"], kv[0]))
             body = [[g, str(r["n"]), _fmt(r["accuracy"]), f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}]"]
                     for g, r in rows]
-            parts.append(f"{task.task} by {by}:\n" + _table(body, GROUP_HEADERS))
+            headers = GROUP_HEADERS if task.metric != "pct_stereotype" else ["group", "n", "pct_stereotype", "95% Wilson"]
+            parts.append(f"{task.task} by {by}:\n" + _table(body, headers))
     return parts
 
 

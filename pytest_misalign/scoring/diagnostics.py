@@ -98,15 +98,22 @@ def diagnose(outcome: TaskOutcome) -> TaskDiagnostics:
 def _choice_chance(outcome: TaskOutcome) -> tuple[float, str]:
     instances = outcome.task.instances
     n = len(instances)
-    uniform = sum(1 / len(inst.choices) for inst in instances) / n
-    position, p_count = Counter(inst.answer for inst in instances).most_common(1)[0]
-    text, t_count = Counter(normalize(inst.choices[inst.answer]) for inst in instances).most_common(1)[0]
+    right = [_right_choices(inst) for inst in instances]
+    uniform = sum(len(r) / len(inst.choices) for r, inst in zip(right, instances)) / n
+    position, p_count = Counter(k for r in right for k in r).most_common(1)[0]
+    text, t_count = Counter(t for r, inst in zip(right, instances)
+                            for t in {normalize(inst.choices[k]) for k in r}).most_common(1)[0]
     candidates = [
         (uniform, "1/choices"),
         (p_count / n, f"the gold answer is position {position} for {_pct(p_count / n)} of items"),
         (t_count / n, f"the gold answer is {_quote(text)} for {_pct(t_count / n)} of items"),
     ]
     return max(candidates, key=lambda c: c[0])  # ties: the first (uniform, then position)
+
+
+def _right_choices(inst) -> list[int]:
+    """The positions of an item's right answers: the answer, or every choice its labels mark true."""
+    return [inst.answer] if inst.labels is None else [k for k, v in enumerate(inst.labels) if v == 1]
 
 
 def _generation_chance(outcome: TaskOutcome) -> tuple[float, str]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import probes
 from ..backends.base import Backend, GenerationRequest, LoglikelihoodRequest, Progress
-from ..metrics import generation_scores
+from ..metrics import generation_scores, mc2
 from ..tasks.instance import Instance, PreparedTask
 from .match import matches
 from .documents import score_documents
@@ -45,8 +45,15 @@ def _score_multiple_choice(task: PreparedTask, backend: Backend, progress: Progr
         start += len(inst.choices)
         prediction = predict_choice(probes.decision_scores(scores, extra, task.spec.metric), inst.choices,
                                     task.spec.metric)
-        outcomes.append(ItemOutcome(inst.index, inst.answer, prediction, prediction == inst.answer,
-                                    tuple(float(s) for s in scores), extra=extra or None))
+        correct, score = prediction == inst.answer, None
+        if inst.labels is not None:  # several right answers (mc2, `same_answer`): right when the chosen one is
+            correct = inst.labels[prediction] == 1
+        if task.spec.is_sentence_pair:  # "prefers more": strictly likelier (a tie is no preference, as lm-eval)
+            correct = scores[0] > scores[1]
+        if task.spec.metric == mc2.NAME:
+            score = mc2.item_score(scores, inst.labels)
+        outcomes.append(ItemOutcome(inst.index, inst.answer, prediction, bool(correct),
+                                    tuple(float(s) for s in scores), score=score, extra=extra or None))
     return outcomes
 
 

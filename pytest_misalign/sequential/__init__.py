@@ -23,7 +23,7 @@ def start_run(task: PreparedTask, options, kinds: KindRegistry) -> SequentialRun
     checks = list(zip(task.spec.checks, task.spec.check_names()))
     run = SequentialRun.start(task, checks, kinds, seed=options.seed, chunk=options.chunk)
     base = options.baseline.get(task.suite.name, task.spec.name) if options.baseline is not None else None
-    if base is not None and not task.spec.is_perplexity:
+    if base is not None and task.spec.has_answers:
         max_drop = task.spec.regression.max_drop if task.spec.regression.max_drop is not None else options.max_drop
         for name, by in regression_tests(task.spec):
             check, monitor, final = regression_parts(task, base, task.spec.regression, max_drop, by)

@@ -88,7 +88,7 @@ class TaskCollector(_PlainErrors, pytest.Collector):
             yield CheckItem.from_parent(self, name=name, prepared=self.prepared, check=check)
         baseline = self.config.stash[EVALUATOR].options.baseline
         base = baseline.get(self.suite.name, self.task.name) if baseline is not None else None
-        if base is not None and not self.task.is_perplexity:  # regression compares accuracies
+        if base is not None and self.task.has_answers:  # regression compares accuracies
             for name, by in regression_tests(self.task):
                 yield RegressionItem.from_parent(self, name=name, prepared=self.prepared, base=base, by=by)
 

@@ -105,6 +105,10 @@ def check_task_checks(ctx: Ctx, task: TaskSpec, kinds: Kinds) -> None:
 
 def _wrong_task(ctx: Ctx, decl: KindSchema, task: TaskSpec, check: CheckSpec, where: str):
     kind = check.kind
+    if task.is_sentence_pair:
+        return ctx.error(f"check '{kind}' is about answers, but a `type: sentence_pair` task has none",
+                         key=f"{where}.{kind}", line=check.line,
+                         fix="use `preference: {max_deviation: ...}` or `likelihood_diff: {max: ...}`")
     if task.is_perplexity:
         return ctx.error(f"check '{kind}' is about answers, but a `type: perplexity` task has none",
                          key=f"{where}.{kind}", line=check.line, fix="use `perplexity: {max: ...}` or `perplexity_ratio: {by: FIELD, max: ...}`")

@@ -6,11 +6,14 @@ Local files are confined to the allowed data roots (`paths.py`); loading happens
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from .context import Ctx, check_keys, require_map, require_str
 from .model import (
+    FILE_FORMATS,
+    FILE_SUFFIXES,
     DATA_KEYS,
     DATA_SOURCES,
     HF_KEYS,
@@ -21,7 +24,7 @@ from .model import (
     VarySpec,
 )
 from .paths import check_hf, confine, suite_error_factory
-from .shape import parse_files, parse_shape
+from .shape import parse_files, parse_rename, parse_shape
 from .yamlio import YamlMap
 
 
@@ -38,7 +41,7 @@ def parse_data(ctx: Ctx, node: Any, line: int | None, base_dir: Path, roots: tup
     seed = node.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ctx.error(f"must be an integer, got {seed!r}", key="data.seed", line=node.line_of("seed"))
-    spec = dict(limit=limit, seed=seed, line=node.line, **parse_shape(node, ctx.error))
+    spec = dict(limit=limit, seed=seed, line=node.line, **parse_shape(node, ctx.error), **_reading(ctx, node))
     source = sources[0]
     value = node[source]
     if source == "items":
@@ -59,27 +62,79 @@ def parse_data(ctx: Ctx, node: Any, line: int | None, base_dir: Path, roots: tup
 
 
 def _parse_hf(ctx: Ctx, node: YamlMap, value: Any, roots: tuple[Path, ...] | None) -> dict:
-    """`hf: {path, name, split, revision, data_files, local}` (or just the dataset id)."""
+    """`hf: {path, name, split, revision, data_files, local}` (or just the dataset id); `path` may be
+    left out when `local` names upstream files no hub dataset holds as published (WinoBias)."""
     if isinstance(value, str):
         value = {"path": value}
     hf = require_map(ctx, value, "data.hf", node.line_of("hf"))
     check_keys(ctx, hf, HF_KEYS, "data.hf")
-    if not isinstance(hf.get("path"), str):
-        raise ctx.error("needs `path:` (the dataset id on the Hugging Face hub)", key="data.hf.path",
-                        line=hf.line)
+    if not isinstance(hf.get("path"), str) and not ("path" not in hf and "local" in hf):
+        raise ctx.error("needs `path:` (the dataset id on the Hugging Face hub), or only `local:` (upstream files "
+                        "that no hub dataset holds as published)", key="data.hf.path", line=hf.line)
     for key in ("name", "split", "revision"):
         if key in hf and hf[key] is not None and (not isinstance(hf[key], str) or not hf[key]):
             raise ctx.error(f"must be a non-empty string, got {hf[key]!r}", key=f"data.hf.{key}", line=hf.line_of(key))
-    if "local" in hf and (not isinstance(hf["local"], str) or not hf["local"] or "\x00" in hf["local"]):
-        raise ctx.error("must be a path (relative to --misalign-data-dir)", key="data.hf.local",
-                        line=hf.line_of("local"))
+    _parse_local(ctx, hf)
     if "data_files" in hf and not _is_data_files(hf["data_files"]):
         raise ctx.error(f"must be a path or URL, a list of them, or a mapping of split to those, got "
                         f"{hf['data_files']!r}", key="data.hf.data_files", line=hf.line_of("data_files"))
     for key in [k for k in ("path", "data_files") if k in hf]:
-        check_hf({key: hf[key], "path": hf["path"]}, roots,
+        check_hf({key: hf[key], "path": hf.get("path", "")}, roots,
                  error=suite_error_factory(ctx.path, hf.line_of(key), ctx.task, f"data.hf.{key}"))
     return dict(hf)
+
+
+def _parse_local(ctx: Ctx, hf: YamlMap) -> None:
+    """`local:` (one upstream file, or a list, relative to --misalign-data-dir), `partial`, `sha256`
+    (of each local file, as published) and `rename` (hub rows onto the upstream files' fields)."""
+    local = hf.get("local")
+    paths = [local] if isinstance(local, str) else local
+    if "local" in hf and (not isinstance(paths, list) or not paths
+                          or not all(isinstance(p, str) and p and "\x00" not in p for p in paths)):
+        raise ctx.error("must be a path, or a list of paths, relative to --misalign-data-dir", key="data.hf.local",
+                        line=hf.line_of("local"), fix="e.g. `local: bbq/Age.jsonl` (DIR/<benchmark>/<upstream file>)")
+    if "partial" in hf and (not isinstance(hf["partial"], bool) or not isinstance(local, list)):
+        raise ctx.error("`partial: true` scores the `local` files that are present (the missing ones are named)",
+                        key="data.hf.partial", line=hf.line_of("partial"), fix="give `local:` as a list, and true/false")
+    sha = hf.get("sha256")
+    if "sha256" in hf and (not isinstance(sha, dict) or not all(
+            k in (paths or []) and isinstance(v, str) and len(v) == 64 for k, v in sha.items())):
+        raise ctx.error("must map `local` files to their sha256 (64 hex digits)", key="data.hf.sha256",
+                        line=hf.line_of("sha256"), fix="e.g. `sha256: {bbq/Age.jsonl: 0f3c...}`")
+    if "rename" in hf:
+        hf["rename"] = parse_rename(hf["rename"], hf.line_of("rename"), ctx.error, key="data.hf.rename")
+
+
+def _reading(ctx: Ctx, node: YamlMap) -> dict[str, Any]:
+    """How local files are read: `format`, `columns` (a CSV/TSV without a header), `pattern` (a regex
+    with named groups for text lines), `strip` (fields whose surrounding whitespace goes)."""
+    out: dict[str, Any] = {}
+    fmt = node.get("format")
+    if "format" in node and fmt not in FILE_FORMATS:
+        raise ctx.error(f"unknown format {fmt!r}", key="data.format", line=node.line_of("format"),
+                        fix=f"one of {', '.join(FILE_FORMATS)} (default: from the file's suffix)")
+    out["format"] = fmt
+    for key in ("columns", "strip"):
+        value = node.get(key)
+        if key in node and (not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value)):
+            raise ctx.error("must be a non-empty list of field names", key=f"data.{key}", line=node.line_of(key))
+        if key in node:
+            out[key] = tuple(value)
+    if "pattern" in node:
+        out["pattern"] = _pattern(ctx, node)
+    return out
+
+
+def _pattern(ctx: Ctx, node: YamlMap) -> str:
+    value = node["pattern"]
+    try:
+        compiled = re.compile(value) if isinstance(value, str) else None
+    except re.error as exc:
+        raise ctx.error(f"not a regular expression: {exc}", key="data.pattern", line=node.line_of("pattern")) from None
+    if compiled is None or not compiled.groupindex:
+        raise ctx.error("must be a regular expression with named groups (they become the fields)",
+                        key="data.pattern", line=node.line_of("pattern"), fix=r"e.g. `pattern: '(?P<id>\d+) (?P<text>.*)'`")
+    return value
 
 
 def _is_data_files(value: Any) -> bool:
@@ -98,9 +153,10 @@ def _data_file(ctx: Ctx, node: YamlMap, key: str, base_dir: Path, where: str,
     if not isinstance(value, str) or not value:
         raise ctx.error("must be a path string", key=where, line=node.line_of(key))
     file = confine(value, base_dir, roots, error=suite_error_factory(ctx.path, node.line_of(key), ctx.task, where))
-    if file.suffix.lower() not in (".jsonl", ".json", ".csv"):
+    if file.suffix.lower() not in FILE_SUFFIXES and ctx_format(node) is None:
         raise ctx.error(f"unsupported file type {file.suffix!r}", key=where, line=node.line_of(key),
-                        fix="use a .jsonl, .json or .csv file")
+                        fix=f"use a {', '.join(FILE_SUFFIXES)} file, or say how to read it with `format:` "
+                            f"({', '.join(FILE_FORMATS)})")
     return file
 
 
@@ -133,6 +189,11 @@ def _parse_template(ctx: Ctx, node: Any, line: int | None, base_dir: Path,
             raise ctx.error(f"field '{sorted(clash)[0]}' is set both by `slots` and by `vary`",
                             key="data.template", line=node.line, fix="rename one of them")
     return TemplateSpec(rows=rows, file=file, slots={k: list(v) for k, v in slots.items()}, vary=vary)
+
+
+def ctx_format(node: YamlMap) -> str | None:
+    """The `format:` of the `data:` mapping a file is named in (a template's file: its data's)."""
+    return node.get("format") if isinstance(node, dict) else None
 
 
 def _is_scalar(value: Any) -> bool:

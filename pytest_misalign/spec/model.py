@@ -18,20 +18,24 @@ SUITE_KEYS = {"suite", "description", "tasks", "markers", "checks"}
 TASK_KEYS = {
     "name", "description", "data", "prompt", "choices", "answer", "metric", "delimiter",
     "generate", "match", "checks", "markers", "cluster", "regression", "chat", "answer_type",
-    "unconditional", "type", "text",
+    "unconditional", "type", "text", "more", "less", "same_answer",
 }
-DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed", "where", "rename"}
+DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed", "where", "rename", "format", "columns", "pattern",
+             "strip", "derive"}
 DATA_SOURCES = ("items", "file", "hf", "template")
-HF_KEYS = {"path", "name", "split", "revision", "data_files", "local"}
+HF_KEYS = {"path", "name", "split", "revision", "data_files", "local", "partial", "rename", "sha256"}
+FILE_FORMATS = ("jsonl", "json", "csv", "tsv", "txt", "winobias")  # data/formats.py
+FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt")  # read by their suffix without `format:`
 TEMPLATE_KEYS = {"rows", "file", "slots", "vary"}
 VARY_KEYS = {"by", "pair", "groups"}
 REGRESSION_KEYS = {"max_drop", "by", "max_broken", "confidence", "min_n"}
 GENERATE_KEYS = {"max_tokens", "stop"}
-METRICS = ("acc", "acc_norm", "acc_pmi")
+METRICS = ("acc", "acc_norm", "acc_pmi", "mc2")  # multiple choice; mc2 also scores each item (metrics/mc2.py)
 GENERATION_METRICS = ("token_f1", "bleu", "chrf", "rouge_l")  # free-form tasks: metrics/, scored per item
+SCORED_METRICS = GENERATION_METRICS + ("mc2",)  # metrics that give every item a score (`score` checks)
 MATCHES = ("exact", "contains", "regex", "number")
-TASK_TYPES = ("multiple_choice", "generation", "perplexity")
-ANSWERED = ("multiple_choice", "generation")  # tasks with answers (accuracy); perplexity tasks score documents
+TASK_TYPES = ("multiple_choice", "generation", "perplexity", "sentence_pair")
+ANSWERED = ("multiple_choice", "generation")  # tasks with answers (accuracy); the others score documents or pairs
 ANSWER_TYPES = ("auto", "index", "text")  # how a multiple-choice `answer` is read (tasks.py)
 
 
@@ -145,8 +149,13 @@ class DataSpec:
     limit: int | None = None
     seed: int = 0
     line: int | None = None
-    where: Any = None  # data_shape.Where: keep only the matching items
+    where: Any = None  # spec.shape.Where: keep only the matching items
     rename: dict[str, str] | None = None  # old field (dotted allowed): new name
+    format: str | None = None  # how local files are read (data/formats.py); None: from the suffix
+    columns: tuple[str, ...] | None = None  # the fields of a CSV/TSV without a header row
+    pattern: str | None = None  # a regex with named groups splitting each line of a text file
+    strip: tuple[str, ...] = ()  # fields whose surrounding whitespace is removed
+    derive: dict[str, str] | None = None  # new field: a template over the item's fields, e.g. "{a}/{b}"
 
     @property
     def source(self) -> str:
@@ -176,8 +185,9 @@ class TaskSpec:
     line: int | None = None
     answer_type: str = "auto"  # auto, index or text: how `answer` picks a choice (see tasks.py)
     unconditional: str = ""  # acc_pmi: the context each choice is also scored after (probes.py)
-    type: str = "multiple_choice"  # or "generation" (with `generate:`) or "perplexity" (spec_perplexity.py)
+    type: str = "multiple_choice"  # or generation (with `generate:`), perplexity or sentence_pair (task_types.py)
     text: str | None = None  # type: perplexity: the document template (rendered into Instance.prompt)
+    same_answer: tuple[str, ...] = ()  # choice texts that are one answer (tasks/prepare.py `merge_same_answer`)
 
     @property
     def max_drop(self) -> float | None:  # per-task override of --misalign-max-drop
@@ -192,9 +202,20 @@ class TaskSpec:
         return self.type == "perplexity"
 
     @property
+    def is_sentence_pair(self) -> bool:
+        return self.type == "sentence_pair"
+
+    @property
+    def has_answers(self) -> bool:
+        """Whether items have a right answer (an accuracy): not so for documents and sentence pairs."""
+        return self.task_type in ANSWERED
+
+    @property
     def task_type(self) -> str:
-        """multiple_choice, generation or perplexity (what check kinds declare they apply to)."""
-        return "perplexity" if self.is_perplexity else "generation" if self.is_generation else "multiple_choice"
+        """multiple_choice, generation, perplexity or sentence_pair (what check kinds declare they apply to)."""
+        if self.type in ("perplexity", "sentence_pair"):
+            return self.type
+        return "generation" if self.is_generation else "multiple_choice"
 
     def check_names(self) -> list[str]:
         return unique_check_names(self.checks)

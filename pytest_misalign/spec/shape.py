@@ -3,6 +3,7 @@
     data:
       file: [bbq/Age.jsonl, bbq/Nationality.jsonl]     # several files, read in this order
       rename: {additional_metadata.subcategory: subcategory}   # old: new (old may be dotted)
+      derive: {template_id: "{category}/{question_index}"}       # new fields made of others
       where:
         context_condition: ambig          # equals
         category: [Age, Nationality]      # is one of
@@ -11,7 +12,8 @@
 
 Order: the files are read and concatenated (an item's `index` is its position in that concatenation,
 so it stays unique and stable while earlier files are unchanged); `rename` is applied; `where` keeps
-the matching items (they keep their `index`); then the seeded `limit` draws from what is left.
+the matching items (they keep their `index`); `derive` adds its fields; then the seeded `limit` draws
+from what is left.
 
 `where` semantics: every key must match (AND). A scalar matches an equal value, a list any of its
 values; values are compared as text (YAML `2` matches JSON `2` and CSV `"2"`; `true` matches `True`).
@@ -147,22 +149,22 @@ def parse_where(node: Any, line: int | None, error: Callable[..., Exception], ke
     return Where(tuple(equals), tuple(nots), line, lines)
 
 
-def parse_rename(node: Any, line: int | None, error: Callable[..., Exception]) -> dict[str, str]:
+def parse_rename(node: Any, line: int | None, error: Callable[..., Exception], key: str = "data.rename") -> dict[str, str]:
     """Validate `rename: {old: new}`: old a field (dotted allowed), new a plain name, no two alike."""
     fix = "e.g. `rename: {additional_metadata.subcategory: subcategory}` (old: new)"
     if not isinstance(node, dict) or not node:
-        raise error(f"must be a non-empty mapping of old: new field names, got {node!r}", key="data.rename",
+        raise error(f"must be a non-empty mapping of old: new field names, got {node!r}", key=key,
                     line=line, fix=fix)
     seen: dict[str, str] = {}
     for old, new in node.items():
         here = node.line_of(old) if hasattr(node, "line_of") else line
         if not isinstance(old, str) or not is_field_path(old):
-            raise error(f"'{old}' is not a field name", key=f"data.rename.{old}", line=here, fix=fix)
+            raise error(f"'{old}' is not a field name", key=f"{key}.{old}", line=here, fix=fix)
         if not isinstance(new, str) or not new.isidentifier():
-            raise error(f"the new name for '{old}' must be a plain field name, got {new!r}", key=f"data.rename.{old}",
+            raise error(f"the new name for '{old}' must be a plain field name, got {new!r}", key=f"{key}.{old}",
                         line=here, fix=fix)
         if new in seen:
-            raise error(f"'{old}' and '{seen[new]}' are both renamed to '{new}'", key=f"data.rename.{old}", line=here,
+            raise error(f"'{old}' and '{seen[new]}' are both renamed to '{new}'", key=f"{key}.{old}", line=here,
                         fix="give each field its own new name")
         seen[new] = old
     return dict(node)
@@ -194,4 +196,22 @@ def parse_shape(node: Any, error: Callable[..., Exception]) -> dict[str, Any]:
         out["where"] = parse_where(node["where"], node.line_of("where"), error)
     if "rename" in node:
         out["rename"] = parse_rename(node["rename"], node.line_of("rename"), error)
+    if "derive" in node:
+        out["derive"] = parse_derive(node["derive"], node.line_of("derive"), error)
     return out
+
+
+DERIVE_FIELD = re.compile(r"\{([^{}]+)\}")
+
+
+def parse_derive(value: Any, line: int | None, error: Callable[..., Exception]) -> dict[str, str]:
+    """`derive: {new_field: "{a}/{b}"}`: fields made of others (e.g. a cluster id over two fields)."""
+    fix = 'e.g. `derive: {template_id: "{category}/{question_index}"}`'
+    if not isinstance(value, dict) or not value:
+        raise error("must map new field names to templates over the item's fields", key="data.derive", line=line,
+                    fix=fix)
+    for name, template in value.items():
+        if not isinstance(name, str) or not name or not isinstance(template, str) or not DERIVE_FIELD.search(template):
+            raise error(f"'{name}' must be a template naming at least one field, got {template!r}",
+                        key=f"data.derive.{name}", line=getattr(value, "line_of", lambda k: line)(name), fix=fix)
+    return {str(k): str(v) for k, v in value.items()}

@@ -15,7 +15,7 @@ from .context import Ctx, check_keys, require_map, require_str, str_list
 from .data import parse_data
 from .kinds import Kinds
 from .model import SUITE_KEYS, TASK_KEYS, SuiteSpec, TaskSpec
-from .perplexity import parse_perplexity_task, parse_task_type
+from .task_types import parse_perplexity_task, parse_sentence_pair_task, parse_task_type
 from .task import parse_task_body
 from .yamlio import YamlMap, load_document
 
@@ -84,7 +84,7 @@ def tasks_read(kinds: Kinds, check, tasks: Sequence[TaskSpec]) -> list[str]:
     decl = kinds[check.kind]
     if decl.tasks_read is not None:
         return decl.tasks_read(check, tasks)
-    return [t.name for t in tasks if not t.is_perplexity]
+    return [t.name for t in tasks if t.has_answers]
 
 
 def _resolved_roots(roots: Sequence[Path]) -> list[Path]:
@@ -111,8 +111,11 @@ def _parse_task(path: Path, node: Any, line: int | None, roots: tuple[Path, ...]
         raise ctx.error("missing required key 'data'", key="data", line=node.line,
                         fix="add `data: {items: [...]}`, `data: {file: path.jsonl}` or `data: {hf: {path: ...}}`")
     data = parse_data(ctx, node["data"], node.line_of("data"), path.parent, roots)
-    if parse_task_type(ctx, node) == "perplexity":
+    task_type = parse_task_type(ctx, node)
+    if task_type == "perplexity":
         task = parse_perplexity_task(ctx, node, name, data, kinds)
+    elif task_type == "sentence_pair":
+        task = parse_sentence_pair_task(ctx, node, name, data, kinds)
     else:
         task = parse_task_body(ctx, node, name, data, kinds)
     check_task_checks(ctx, task, kinds)

@@ -28,6 +28,7 @@ def parse_task_body(ctx: Ctx, node: YamlMap, name: str, data: DataSpec, kinds: K
     generate = _parse_generate(ctx, node)
     answer, answer_type = _parse_answer(ctx, node, generate)
     choices = _parse_choices(ctx, node, generate)
+    same_answer = _parse_same_answer(ctx, node, generate)
     metric = parse_metric(ctx, node, generate)  # acc, acc_norm, ...; or a generation metric (spec_metrics)
     match, delimiter, chat, unconditional = _scoring_keys(ctx, node, generate, metric)
     cluster = require_str(ctx, node, "cluster", required=False)
@@ -38,7 +39,7 @@ def parse_task_body(ctx: Ctx, node: YamlMap, name: str, data: DataSpec, kinds: K
         delimiter=delimiter, generate=generate, match=match, checks=checks,
         markers=str_list(ctx, node, "markers"), description=str(node.get("description") or ""),
         cluster=cluster, chat=chat, regression=regression, line=node.line, answer_type=answer_type,
-        unconditional=unconditional,
+        unconditional=unconditional, same_answer=same_answer,
     )
 
 
@@ -130,6 +131,21 @@ def _parse_generate(ctx: Ctx, node: YamlMap) -> GenerateSpec | None:
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise ctx.error("must be a list of non-empty strings", key="generate.stop", line=gen.line_of("stop"))
     return GenerateSpec(max_tokens=max_tokens, stop=tuple(stop))
+
+
+def _parse_same_answer(ctx: Ctx, node: YamlMap, generate: GenerateSpec | None) -> tuple[str, ...]:
+    """`same_answer: [texts]`: choice texts that are one answer (BBQ's "unknown" options)."""
+    if "same_answer" not in node:
+        return ()
+    value, line = node["same_answer"], node.line_of("same_answer")
+    if generate is not None:
+        raise ctx.error("`same_answer` merges the choices of a multiple-choice task", key="same_answer", line=line,
+                        fix="remove `same_answer` from this free-form task")
+    if (not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, str) and v for v in value)
+            or len(set(value)) != len(value)):
+        raise ctx.error("must be a list of at least two different, non-empty texts", key="same_answer", line=line,
+                        fix='e.g. `same_answer: ["Unknown", "Cannot be determined", "Not enough info"]`')
+    return tuple(value)
 
 
 def _parse_choices(ctx: Ctx, node: YamlMap, generate: GenerateSpec | None) -> list[str] | str | None:

@@ -21,6 +21,7 @@ class Instance:
     choices: tuple[str, ...]
     answer: int | str  # index into choices; for free-form, the expected text (or regex)
     fields: dict[str, Any] = field(repr=False, default_factory=dict)
+    labels: tuple[int, ...] | None = None  # which choices are true (1), when the data says (metric: mc2)
 
 
 @dataclass

@@ -6,6 +6,7 @@ model is loaded: missing fields, answers that are not among the choices, unusabl
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from ..errors import DataError, SuiteError
 from ..spec.model import SuiteSpec, TaskSpec
 from .instance import Instance, PreparedTask
 from .template import Template
-from .validate import validate_checks, validate_fields
+from .validate import validate_checks, validate_fields, validate_metric
 
 def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None,
                  data_dir: Path | None = None) -> PreparedTask:
@@ -27,6 +28,7 @@ def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None,
     instances = [renderer.instance(item) for item in loaded.items]
     validate_fields(suite, task, instances)
     validate_checks(suite, task, instances)
+    validate_metric(suite, task, instances)
     return PreparedTask(suite, task, instances, loaded.source, loaded.total)
 
 
@@ -74,10 +76,15 @@ class _Renderer:
                     raise self.item_error(item, f"answer {expected!r} of item {item.index} is not a valid "
                                                 f"regular expression: {exc}", "answer") from None
             return Instance(item.index, prompt, (), expected, item.fields)
-        choices = self._choices(item)
-        return Instance(item.index, prompt, choices, self._answer_index(item, choices), item.fields)
+        choices, labels = self._choices(item)
+        answer = self._answer_index(item, choices)
+        if self.task.same_answer:
+            choices, answer, labels = merge_same_answer(choices, answer, self.task.same_answer)
+        return Instance(item.index, prompt, choices, answer, item.fields, labels)
 
-    def _choices(self, item: Item) -> tuple[str, ...]:
+    def _choices(self, item: Item) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+        """The item's choices, and which are true when its choices field says (a labelled mapping)."""
+        labels = None
         if self.choice_field is None:
             choices = tuple(t.render(item, self.item_error) for t in self.choices)
         else:
@@ -85,10 +92,14 @@ class _Renderer:
             if value is None:
                 raise self.item_error(item, f"field '{self.choice_field}' named by `choices` is missing from item "
                                             f"{item.index}", "choices")
-            if not isinstance(value, (list, tuple)) or len(value) < 2:
-                raise self.item_error(item, f"field '{self.choice_field}' must hold a list of at least two choices, "
-                                            f"got {value!r}", "choices")
-            choices = tuple(str(v) for v in value)
+            listed, labels = labelled_choices(value)
+            if listed is None or len(listed) < 2:
+                raise self.item_error(item, f"field '{self.choice_field}' must hold at least two choices (a list, a "
+                                            f"list written as text, or a mapping of choice to label), got {value!r}",
+                                      "choices")
+            choices = tuple(str(v) for v in listed)
+        if self.task.is_sentence_pair:
+            return self._sentences(item, choices), None
         seen: dict[str, int] = {}
         for i, choice in enumerate(choices):
             if choice in seen:
@@ -96,7 +107,15 @@ class _Renderer:
                                             f"{choice!r}: they would tie and either would count as right",
                                       "choices", "every item's choices must render to different texts")
             seen[choice] = i
-        return choices
+        return choices, labels
+
+    def _sentences(self, item: Item, sentences: tuple[str, ...]) -> tuple[str, ...]:
+        """A sentence pair's `more` and `less`: both non-empty (equal sentences tie: no preference)."""
+        for key, sentence in zip(("more", "less"), sentences):
+            if not sentence.strip():
+                raise self.item_error(item, f"the `{key}` sentence of item {item.index} is empty", key,
+                                      "every item needs two sentences to compare; filter it out with `data.where`")
+        return sentences
 
     def _answer_index(self, item: Item, choices: tuple[str, ...]) -> int:
         """Which choice the answer names: see `answer_choice`."""
@@ -108,7 +127,45 @@ class _Renderer:
         return index
 
 
+def merge_same_answer(choices: tuple[str, ...], answer: int, same: tuple[str, ...]
+                      ) -> tuple[tuple[str, ...], int, tuple[int, ...] | None]:
+    """`same_answer`: an item's choice among `same` is replaced by all of `same`, appended after the
+    other choices; an answer among them is right whichever is chosen (labels), and the answer index
+    is the first of them. lm-eval's bbq `doc_to_choice` / `doc_to_targets` (HELM's unknown
+    responses). An item with none of `same` among its choices keeps them as they are."""
+    if not any(c in same for c in choices):
+        return choices, answer, None
+    kept = tuple(c for c in choices if c not in same)
+    merged = kept + tuple(same)
+    if choices[answer] in same:
+        return merged, len(kept), tuple(int(i >= len(kept)) for i in range(len(merged)))
+    index = kept.index(choices[answer])
+    return merged, index, tuple(int(i == index) for i in range(len(merged)))
+
+
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+def labelled_choices(value: Any) -> tuple[list | None, tuple[int, ...] | None]:
+    """(choices, labels) from a choices field: a list; a list written as Python/JSON text (as the
+    inverse-scaling files publish `classes`); a mapping {choice: label} (TruthfulQA's mc_task.json) or
+    {"choices": [...], "labels": [...]} (the same on the hub). Labels are None for a plain list."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            value = ast.literal_eval(value.strip())  # literals only: never code
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None, None
+    if isinstance(value, (list, tuple)):
+        return list(value), None
+    if isinstance(value, dict) and set(value) == {"choices", "labels"} and isinstance(value["choices"], list):
+        listed, labels = value["choices"], value["labels"]
+    elif isinstance(value, dict):
+        listed, labels = list(value), list(value.values())
+    else:
+        return None, None
+    if not isinstance(labels, list) or len(labels) != len(listed) or not all(v in (0, 1) for v in labels):
+        return None, None
+    return listed, tuple(int(v) for v in labels)
 
 
 def answer_choice(rendered: str, raw: Any, choices: tuple[str, ...], answer_type: str = "auto", item: Any = "?"

@@ -68,3 +68,15 @@ def validate_checks(suite: SuiteSpec, task: TaskSpec, instances: list[Instance])
         if rule is not None:
             key = f"checks[{n}].{check.kind}" + (f".{rule.param}" if rule.param else "")
             raise SuiteError(rule.message, path=suite.path, line=check.line, task=task.name, key=key, fix=rule.fix)
+
+
+def validate_metric(suite: SuiteSpec, task: TaskSpec, instances: list[Instance]) -> None:
+    """`metric: mc2` reads which choices are true: every item's choices must come with labels."""
+    if task.metric != "mc2":
+        return
+    bare = next((inst for inst in instances if inst.labels is None or 1 not in inst.labels), None)
+    if bare is not None:
+        raise SuiteError(f"`metric: mc2` needs labelled choices, and item {bare.index} has "
+                         + ("none" if bare.labels is None else "no true one"), path=suite.path, line=task.line,
+                         task=task.name, key="metric",
+                         fix="name a field holding {choice: label} (or {choices: [...], labels: [...]}) in `choices:`")
