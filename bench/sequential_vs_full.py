@@ -3,7 +3,7 @@
     python bench/sequential_vs_full.py                        # both runs, ~20-30 min on a 2-core CPU
     python bench/sequential_vs_full.py --only bbq --bbq-per-category 30   # a quick smoke run
 
-Two sides, each a whole pytest session in its own subprocess, one after the other (full first):
+Two sides, each a whole pytest session in its own subprocess, one after the other (sequential first):
 
 * "full":       pytest <suites> --misalign-model=smollm2-135m --misalign-gate=confident
 * "sequential": the same with --misalign-gate=sequential (chunks, anytime-valid confidence sequences)
@@ -14,13 +14,15 @@ wall time of the whole subprocess (interpreter, imports, model load, scoring), i
 rusage of that child alone, via os.wait4: ru_maxrss of it and its descendants), exit code, and the
 pytest summary line.
 
-Two runs (`--only bundled|bbq|both`):
+Runs (`--only bundled|bbq|both|standard`):
 
-1. bundled: suites/ with --misalign-data-dir=../shared (so its BBQ tasks run);
+1. bundled: suites/*.yaml with --misalign-data-dir=../shared (so its BBQ tasks run);
 2. bbq: a suite generated into a temporary directory (its text is kept in the JSON output), one task
    per BBQ category (all 5), `data.limit` = --bbq-per-category (default 600; seeded subsample, seed 0),
    `cluster: question_index`, checks accuracy >= 0.5, gap[context_condition] <= 0.3, bbq_bias <= 0.2,
-   field mappings as suites/data_bias.yaml's bbq-age.
+   field mappings as suites/data_bias.yaml's bbq-age;
+3. standard (`--only standard`, not part of `both`): suites/standard/ on ../shared, every task at full
+   size (~1 h per side on a 2-core CPU); results to --out (bench/results/standard_sequential_vs_full.json).
 
 Comparison per check (task checks and suite-level checks, matched by suite / task / check name): the
 full verdict against the sequential one. "confident verdict changed": full verdict pass or fail and
@@ -47,7 +49,7 @@ from _bbq_common import CHILD_ENV, REPO, RESULTS, markdown, write_json
 SHARED = REPO.parent / "shared"
 CATEGORIES = {"Age": "bbq-age", "Disability_status": "bbq-disability", "Nationality": "bbq-nationality",
               "Physical_appearance": "bbq-physical-appearance", "Sexual_orientation": "bbq-sexual-orientation"}
-SIDES = {"full": "confident", "sequential": "sequential"}
+SIDES = {"sequential": "sequential", "full": "confident"}  # sequential first: its wall time on an idle machine
 CONFIDENT = ("pass", "fail")
 TIMEOUT_S = 3 * 3600
 
@@ -245,7 +247,7 @@ def run_markdown(run: dict) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", choices=["bundled", "bbq", "both"], default="both")
+    ap.add_argument("--only", choices=["bundled", "bbq", "both", "standard"], default="both")
     ap.add_argument("--bbq-per-category", type=int, default=600)
     ap.add_argument("--out", type=Path, default=RESULTS / "sequential_vs_full.json")
     args = ap.parse_args()
@@ -254,8 +256,10 @@ def main() -> int:
         print(f"SKIP: BBQ data not found in {SHARED / 'bbq'} (only the project's own checkout has ../shared/bbq)")
         return 0
     runs = []
-    if args.only in ("bundled", "both"):
-        runs.append(one_run("bundled", [str(REPO / "suites")]))
+    if args.only in ("bundled", "both"):  # the bundled suites: suites/*.yaml (not suites/standard/)
+        runs.append(one_run("bundled", sorted(str(p) for p in (REPO / "suites").glob("*.yaml"))))
+    if args.only == "standard":  # the standard benchmarks at full size on ../shared (README "Standard benchmarks")
+        runs.append(one_run("standard", [str(REPO / "suites" / "standard")]))
     if args.only in ("bbq", "both"):
         runs.append(one_run("bbq", [], bbq_suite(args.bbq_per_category)))
     summary = {"bbq_per_category": args.bbq_per_category, "model": "smollm2-135m", "cpus": os.cpu_count(),

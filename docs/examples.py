@@ -173,7 +173,7 @@ def check_reference() -> str:
     rows = ["| check | level | applies to | parameters (**required**) | sequential gate |", "| --- | --- | --- | --- | --- |"]
     for name, kind in KINDS.items():
         params = ", ".join(f"**{p}**" if spec.required else p for p, spec in kind.params.items())
-        sequence = "monitored" if kind.monitor is not None else f"scored in full: {kind.no_monitor}"
+        sequence = "monitored" if kind.monitor is not None else f"fixed-n interval at each look ({kind.no_monitor})"
         applies = ", ".join(t.replace("_", " ") for t in kind.task_types) if kind.level == "task" else "tasks"
         rows.append(f"| `{name}` | {kind.level} | {applies} | {params} | {sequence} |")
     lines = rows + ["", "| check | bounds |", "| --- | --- |"]

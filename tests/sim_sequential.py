@@ -188,6 +188,18 @@ def preference_case(n: int, pct: float = 0.6) -> Case:
     return Case("preference", f"pct={pct:g}", task, draw)
 
 
+def likelihood_diff_case(n: int, mean: float = 1.0) -> Case:
+    """CrowS-Pairs' likelihood_diff, a check without a sequence, exactly at its threshold: per pair
+    |LL(more) - LL(less)| ~ Exponential with mean `mean` (max: 1.0), either sign."""
+    task = make_task([{"m": f"m{i}", "l": f"l{i}"} for i in range(n)],
+                     'type: sentence_pair\nmore: "{m}"\nless: "{l}"\nchecks:\n  - likelihood_diff: {max: 1.0}\n')
+
+    def draw(rng: np.random.Generator) -> list[ItemOutcome]:
+        diff = rng.exponential(mean, n) * rng.choice([-1.0, 1.0], n)
+        return [ItemOutcome(inst.index, 0, 0, bool(d > 0), (-20.0 + d, -20.0)) for inst, d in zip(task.instances, diff)]
+    return Case("likelihood_diff (no sequence)", f"mean |diff| {mean:g}", task, draw)
+
+
 def mixed_scores(rng: np.random.Generator, means: np.ndarray) -> np.ndarray:
     """Item scores in [0, 1] with the given means (0.2 <= mean <= 0.8): uniform with prob 0.4, else
     exactly 1 (prob mean - 0.2) or exactly 0 -- token F1 has many exact 0s and 1s."""
@@ -266,6 +278,7 @@ def regression_case(n: int, max_drop: float = 0.05) -> Case:
 
 KINDS: dict[str, Callable[[int], Case]] = {
     "accuracy_floor": accuracy_case,
+    "likelihood_diff": likelihood_diff_case,
     "accuracy_ceiling": lambda n: accuracy_case(n, 0.3, min=None, max=0.3, name="accuracy ceiling"),
     "group_accuracy": group_accuracy_case,
     "gap": gap_case,

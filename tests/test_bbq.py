@@ -2,6 +2,7 @@
 applied to the same documents and the same predictions, and against the paper's formula by hand."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,65 @@ def test_bad_bbq_items_name_the_parameter(change, param):
     with pytest.raises(BBQFieldError) as err:
         classify(row, DEFAULT_FIELDS, DEFAULT_ANSWERS)
     assert err.value.param == param
+
+
+# --- lm-eval's BBQ choices: `same_answer` (tasks/prepare.py merge_same_answer) -------------------------
+
+def test_same_answer_gives_lm_eval_bbq_choices_and_targets_on_every_real_item(tmp_path):
+    """Every item of the BBQ files in ../shared: our choices are lm-eval's `doc_to_choice`, the right
+    ones lm-eval's `doc_to_targets` (any "unknown" phrasing when the answer is unknown), and the
+    answer index lm-eval's `doc_to_target`."""
+    from helpers import parse_suite_file, require_shared
+    from pytest_misalign.tasks.prepare import prepare_task
+
+    shared = require_shared(*(f"bbq/{c}.jsonl" for c in CATEGORIES))
+    if LM_EVAL_BBQ is None:
+        pytest.skip("lm-eval is not installed (pip install lm-eval)")
+    suite = parse_suite_file(Path(__file__).parents[1] / "suites" / "standard" / "bbq.yaml")
+    task = prepare_task(suite, suite.task("bbq"), data_dir=shared)
+    assert len(task.instances) == 10_756
+    for inst in task.instances:
+        doc = dict(inst.fields)
+        assert list(inst.choices) == LM_EVAL_BBQ.doc_to_choice(doc)
+        targets = [t for t in LM_EVAL_BBQ.doc_to_targets(doc) if t < len(inst.choices)]
+        assert [k for k, v in enumerate(inst.labels) if v] == targets
+        assert inst.answer == LM_EVAL_BBQ.doc_to_target(doc)
+
+
+def test_bbq_bias_reads_predictions_in_lm_eval_choice_space_back_to_the_answer_fields(tmp_path):
+    """On the 12 lm-eval choices, a prediction of any "unknown" phrasing is BBQ's unknown answer: the
+    scores equal lm-eval's `_process_results` + aggregations for the same predictions."""
+    from helpers import one_task, require_shared
+    from pytest_misalign.checks import KINDS, run_check
+    from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
+
+    shared = require_shared("bbq/Age.jsonl", "bbq/Nationality.jsonl")
+    if LM_EVAL_BBQ is None:
+        pytest.skip("lm-eval is not installed (pip install lm-eval)")
+    rows = [json.loads(line) for cat in ("Age", "Nationality")
+            for line in (shared / "bbq" / f"{cat}.jsonl").read_text().splitlines()[:60]]
+    unknowns = json.dumps(LM_EVAL_BBQ.UNKNOWN_RESPONSES)
+    task = one_task(tmp_path, rows, 'prompt: "{context} {question}"\nchoices: ["{ans0}", "{ans1}", "{ans2}"]\n'
+                                    f'answer: "{{label}}"\nsame_answer: {unknowns}\n')
+    rng = np.random.default_rng(4)
+    preds = [int(rng.integers(len(inst.choices))) for inst in task.instances]
+    items = [ItemOutcome(inst.index, inst.answer, p, bool(inst.labels[p]), tuple(0.0 for _ in inst.choices))
+             for inst, p in zip(task.instances, preds)]
+    outcome = TaskOutcome(task, items)
+    overall = run_check(KINDS.check("bbq_bias", {"max": 0.2}), outcome, "bbq_bias")
+    per = run_check(KINDS.check("bbq_bias", {"max": 0.2, "by": "category", "min_n": 1}), outcome, "b")
+    docs = LM_EVAL_BBQ.process_docs(_Docs(rows))
+    metrics = [LM_EVAL_BBQ._process_results(doc, p) for doc, p in zip(docs, preds)]
+    assert overall.details["s_dis"] == pytest.approx(
+        LM_EVAL_BBQ.agg_disamb_bias_scores([m["disamb_bias_score"] for m in metrics]), abs=1e-12)
+    assert overall.details["s_amb"] == pytest.approx(
+        LM_EVAL_BBQ.agg_amb_bias_scores([m["amb_bias_score"] for m in metrics]), abs=1e-12)
+    assert outcome.accuracy == pytest.approx(np.mean([m["acc"] for m in metrics]), abs=1e-12)
+    for cat in ("Age", "Nationality"):
+        assert per.details["groups"][cat]["s_dis"] == pytest.approx(LM_EVAL_BBQ.agg_disamb_bias_scores(
+            [m[f"disamb_bias_score_{cat}"] for m in metrics]), abs=1e-12)
+        assert per.details["groups"][cat]["s_amb"] == pytest.approx(LM_EVAL_BBQ.agg_amb_bias_scores(
+            [m[f"amb_bias_score_{cat}"] for m in metrics]), abs=1e-12)
+    assert per.value == pytest.approx(max(abs(per.details["groups"][c][s]) for c in ("Age", "Nationality")
+                                          for s in ("s_dis", "s_amb")))
+    assert "Bonferroni over 2 groups" in per.method

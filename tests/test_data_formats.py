@@ -244,3 +244,13 @@ def test_hub_rows_are_renamed_onto_the_upstream_fields(tmp_path, monkeypatch):
         """))
     assert task.instances[0].prompt == "q?" and task.instances[0].choices == ("x", "y")
     assert task.data_source == "hf:org/bench:test@abc123"
+
+
+def test_upstream_files_no_hub_dataset_holds_are_read_from_the_data_dir_only(tmp_path):
+    data_dir = _mirror(tmp_path, files=("a",))
+    suite = _suite(tmp_path, "hf:\n  local: [bench/a.jsonl]\n")
+    assert [i.prompt for i in _prepared(suite, data_dir).instances] == ["a1"]
+    with pytest.raises(DataUnavailable) as info:
+        _prepared(suite, None)
+    assert "no hub dataset holds upstream files bench/a.jsonl as published" in str(info.value)
+    assert info.value.fix == "pass --misalign-data-dir=DIR holding bench/a.jsonl (the upstream files, unchanged)"

@@ -222,3 +222,23 @@ def test_an_unreachable_hub_dataset_is_tried_once_per_session(tmp_path, monkeypa
         with pytest.raises(DataUnavailable, match=rf"cannot load hf:org/ds\[{task.name}\]:test: ConnectionError"):
             prepare_task(suite, task)
     assert calls == [("org/ds", "one")]
+
+
+def test_derive_makes_a_field_of_others_for_a_cluster(tmp_path):
+    suite, task = _suite(tmp_path, '      file: [a.jsonl, b.jsonl]\n      derive: {tmpl: "{cond}/{meta.age}"}',
+                         extra="    cluster: tmpl\n")
+    prepared = prepare_task(suite, task)
+    expected = [f"{r['cond']}/{r['meta']['age']}" for r in ROWS_A + ROWS_B]
+    assert [i.fields["tmpl"] for i in prepared.instances] == expected
+
+
+@pytest.mark.parametrize("derive,says", [
+    ('      derive: {tmpl: "{nope}"}', "field 'nope' named in `derive.tmpl` is missing from item 0"),
+    ("      derive: {tmpl: plain}", "must be a template naming at least one field"),
+    ("      derive: [a]", "must map new field names to templates"),
+])
+def test_bad_derive_names_the_key(tmp_path, derive, says):
+    with pytest.raises((SuiteError, DataError)) as err:
+        suite, task = _suite(tmp_path, "      file: a.jsonl\n" + derive)
+        prepare_task(suite, task)
+    assert says in str(err.value) and "derive" in str(err.value)

@@ -31,7 +31,7 @@ from pytest_misalign.stats import wilson_interval
 N = 200
 RUNS = {"accuracy_floor": 45, "accuracy_ceiling": 45, "group_accuracy": 30, "gap": 30, "gap_3_groups": 25,
         "paired_gap": 40, "paired_flip_rate": 30, "consistency": 220, "preference": 120, "score": 40,
-        "score_gap": 30, "cluster_accuracy": 80, "regression": 60}
+        "score_gap": 30, "cluster_accuracy": 80, "regression": 60, "likelihood_diff": 60}
 
 
 def bounds99(k: int, n: int) -> tuple[float, float]:

@@ -131,7 +131,7 @@ def _scores_of(check: CheckSpec, items: list[BBQItem], preds: list[int], cluster
 
 
 def _num(x: float) -> float | None:
-    return None if x is None or np.isnan(x) else round(float(x), 6)
+    return None if x is None or np.isnan(x) else float(x)
 
 
 def _pair(interval) -> list | None:

@@ -4,15 +4,17 @@ tasks (pooled, lm-eval's `weight_by_size` group aggregate).
 
 * `domain_accuracy: {domains, min, confidence}`: the lowest domain accuracy at least `min`. Each
   domain's Wilson interval at the Bonferroni level over the domains, so all hold together; the value
-  is the lowest accuracy, its interval [lowest lower bound, lowest upper bound].
+  is the lowest accuracy, its interval [lowest lower bound, lowest upper bound]. A task with a
+  constant answer is named in a note (a floor on accuracy still means what it says).
 * `domain_gap: {domains, max, confidence}`: the largest accuracy difference between two domains at
-  most `max` (Newcombe intervals, Bonferroni over the domain pairs, as `spread` over tasks).
+  most `max` (Newcombe intervals, Bonferroni over the domain pairs, as `spread` over tasks);
+  degenerate when a task has a constant answer (a gap between constant answers says nothing).
 
 `domains: {law: [mmlu_professional_law, ...], medicine: [...]}` (a YAML anchor lets both checks
-share one mapping). When the sequential gate stopped a task early, a domain's accuracy is the mean of
-its tasks' accuracies weighted by their sizes, and its interval the same weighting of the tasks'
-intervals, each at the Bonferroni level over all the tasks read (conservative, valid). The monitors
-do the same with the tasks' anytime-valid sequences.
+share one mapping). Sequentially (the monitors) the tasks may stop at different points, so a domain's
+accuracy is the mean of its tasks' accuracies weighted by their sizes (the pooled accuracy once all are
+scored), and its interval the same weighting of the tasks' anytime-valid intervals, each task at α
+split over all the tasks read (Bonferroni: every domain interval holds at once).
 """
 
 from __future__ import annotations
@@ -36,31 +38,16 @@ def domains_of(check: CheckSpec) -> dict[str, list[str]]:
     return {str(d): [str(t) for t in tasks] for d, tasks in check.params["domains"].items()}
 
 
-def _complete(outcomes: dict[str, TaskOutcome]) -> bool:
-    return all(o.n == len(o.task.instances) for o in outcomes.values())
-
-
 def domain_intervals(check: CheckSpec, outcomes: dict[str, TaskOutcome], confidence: float
                      ) -> tuple[dict[str, GroupStat], dict[str, tuple[float, float]], dict[str, float], str]:
-    """Per domain: pooled counts, an interval (all simultaneously at `confidence`) and the accuracy."""
+    """Per domain: pooled counts, a Wilson interval (all simultaneously at `confidence`) and the accuracy."""
     domains = domains_of(check)
     pooled = {d: GroupStat(d, sum(outcomes[t].successes for t in ts), sum(outcomes[t].n for t in ts))
               for d, ts in domains.items()}
-    if _complete(outcomes):
-        level = 1 - (1 - confidence) / len(domains)
-        return (pooled, {d: stats.wilson_interval(g.successes, g.n, level) for d, g in pooled.items()},
-                {d: g.accuracy for d, g in pooled.items()},
-                f"Wilson score on each domain's pooled items, Bonferroni-level over {len(domains)} domains")
-    level = 1 - (1 - confidence) / len({t for ts in domains.values() for t in ts})
-    intervals, values = {}, {}
-    for d, ts in domains.items():
-        sizes = np.array([len(outcomes[t].task.instances) for t in ts], dtype=np.float64)
-        w = sizes / sizes.sum()
-        bounds = np.array([stats.wilson_interval(outcomes[t].successes, outcomes[t].n, level) for t in ts])
-        intervals[d] = (float(w @ bounds[:, 0]), float(w @ bounds[:, 1]))
-        values[d] = float(w @ np.array([outcomes[t].accuracy for t in ts]))
-    return (pooled, intervals, values, "tasks' Wilson score intervals weighted by task size (some tasks stopped "
-                                       "early), Bonferroni-level over the tasks")
+    level = 1 - (1 - confidence) / len(domains)
+    return (pooled, {d: stats.wilson_interval(g.successes, g.n, level) for d, g in pooled.items()},
+            {d: g.accuracy for d, g in pooled.items()},
+            f"Wilson score on each domain's pooled items, Bonferroni-level over {len(domains)} domains")
 
 
 def check_domain_accuracy(check: CheckSpec, outcomes: dict[str, TaskOutcome], name: str) -> CheckResult:
@@ -75,8 +62,7 @@ def check_domain_accuracy(check: CheckSpec, outcomes: dict[str, TaskOutcome], na
                        verdict_of(lo, hi, (bound, None)), by="domain", worst=(pooled[worst],), notes=tuple(notes),
                        details={"domains": {d: {"accuracy": round(values[d], 6), "n": pooled[d].n,
                                                 "interval": [round(x, 6) for x in intervals[d]],
-                                                "tasks": domains_of(check)[d]} for d in values}},
-                       degenerate=degenerate_text(reasons))
+                                                "tasks": domains_of(check)[d]} for d in values}})
 
 
 def check_domain_gap(check: CheckSpec, outcomes: dict[str, TaskOutcome], name: str) -> CheckResult:
@@ -84,14 +70,11 @@ def check_domain_gap(check: CheckSpec, outcomes: dict[str, TaskOutcome], name: s
     bound = float(check.params["max"])
     order = sorted(values, key=lambda d: (values[d], d))
     low, high = order[0], order[-1]
-    if _complete(outcomes):
-        pairs = stats.max_gap_intervals({d: (g.successes, g.n) for d, g in pooled.items()}, check.confidence,
-                                        correction="bonferroni")
-        lo, hi = stats.max_gap_bounds(pairs)
-        m = len(values) * (len(values) - 1) // 2
-        method = "Newcombe hybrid score on pooled items" + (f", Bonferroni-level over {m} domain pairs" if m > 1 else "")
-    else:
-        lo, hi = largest_abs_difference(intervals)
+    pairs = stats.max_gap_intervals({d: (g.successes, g.n) for d, g in pooled.items()}, check.confidence,
+                                    correction="bonferroni")
+    lo, hi = stats.max_gap_bounds(pairs)
+    m = len(values) * (len(values) - 1) // 2
+    method = "Newcombe hybrid score on pooled items" + (f", Bonferroni-level over {m} domain pairs" if m > 1 else "")
     reasons = constant_tasks(outcomes)
     return CheckResult(name, check.kind, values[high] - values[low], None, bound, (lo, hi), method, check.confidence,
                        verdict_of(lo, hi, (None, bound)), by="domain", worst=(pooled[low], pooled[high]),

@@ -125,7 +125,10 @@ def _read_winobias(path: Path, options: ReadOptions, error) -> list[Item]:
     """WinoBias (Zhao et al. 2018) as published: `<n> ...[entity]...[pronoun]...` per line, the
     coreferent occupation and its pronoun(s) in brackets (the first pronoun is the one asked about). Each item gets the sentence without brackets,
     `pronoun`, the two occupations in the order they occur (`first`, `second`; the one the pronoun
-    refers to is `referent`, its position `answer`), `stereotype` (pro/anti) and `type` (1/2) from
+    refers to is `referent`, its position `answer`), the two in alphabetical order (`choice_a`,
+    `choice_b`; the referent's position `label`: in type 2 the referent is the second occupation in 394
+    of 396 sentences, so the order of mention would give the answer away), `stereotype` (pro/anti) and
+    `type` (1/2) from
     the file name, and `pair`: the sentence with its pronouns masked, shared with its twin of the
     other pro/anti file (the twin files align line by line for 97.7-99.2 % of their lines, not all:
     pairing by the masked text leaves the few sentences without a twin unpaired, never mismatched)."""
@@ -143,9 +146,11 @@ def _read_winobias(path: Path, options: ReadOptions, error) -> list[Item]:
         if first is None:
             raise error(f"cannot find the second occupation in {sentence!r}", lineno,
                         "a WinoBias sentence names two occupations; check the line")
+        choice_a, choice_b = sorted((first, second))
         fields = {"id": ident, "sentence": sentence, "pronoun": pronoun, "referent": _noun(entity), "first": first,
-                  "second": second, "answer": answer, "stereotype": named["stereotype"], "type": named["type"],
-                  "pair": f"type{named['type']}: {masked}"}
+                  "second": second, "answer": answer, "choice_a": choice_a, "choice_b": choice_b,
+                  "label": (choice_a, choice_b).index(_noun(entity)), "stereotype": named["stereotype"],
+                  "type": named["type"], "pair": f"type{named['type']}: {masked}"}
         items.append(Item(len(items), fields, lineno))
     return items
 

@@ -8,9 +8,14 @@ to miss at some time (probability ≤ α_s, however often we look) or the final 
 ≤ α in all. Most of α goes to the final test, so that a check the `confident` gate decides on all the
 items is decided the same way when the sequence leaves it to the end (the final interval is at 0.96
 where the confident gate's is at 0.95), while a sequence at α/5 is only ~10 % wider than at α/2.
-A check without a sequence (`CheckKind.why_unmonitored`) keeps the task scoring to the end. Such a task is
-scored in full whatever the data, so none of its checks is monitored: each keeps its fixed-n interval
-at 1 − α, exactly as under the `confident` gate (nothing was used to stop).
+A check without a sequence (`CheckKind.why_unmonitored`: a mean of unbounded values, ECE, corpus
+BLEU...) is decided by its own fixed-n interval, looked at after every chunk: the plan fixes the chunk
+boundaries before any item is scored (K looks at most), and at each look the interval on the items
+scored so far is taken at 1 − α_s/K. By the union bound over the looks, the chance that any of them
+misses is ≤ α_s whatever stops the task (its other checks, or this one), and the final test on all
+the items keeps α − α_s: ≤ α in all (simulated in tests/test_sequential_guarantees.py). So such a
+check no longer forces its task to the end; it stops it as soon as its interval, widened for the
+looks, clears the threshold.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class CheckState:
     status: str | None = None  # DECIDED | FUTILE once settled
     units: int = 0  # units scored when it settled
     items: int = 0  # items scored when it settled
+    looks: int = 1  # no sequence: the planned looks its α_s is split over
+    look_result: CheckResult | None = None  # no sequence: the fixed-n result that decided it at a look
 
     def __getstate__(self) -> dict:
         """Pickled without the kind's functions (an xdist worker sends its runs to the controller, which
@@ -71,6 +78,11 @@ class CheckState:
     def settled(self) -> bool:
         return self.status is not None
 
+    @property
+    def look_confidence(self) -> float:
+        """No sequence: the level of its fixed-n interval at each look (α_s split over the looks)."""
+        return 1.0 - self.alpha_sequence / max(1, self.looks)
+
 
 @dataclass
 class SequentialRun:
@@ -86,11 +98,14 @@ class SequentialRun:
     def start(cls, task: PreparedTask, checks: list[tuple[CheckSpec, str]], kinds: KindRegistry, seed: int = 0,
               chunk: int | None = None, blockers: list[str] | None = None) -> "SequentialRun":
         states = {name: _state(kinds, check, name, task) for check, name in checks}
-        why = [f"{s.name}: {s.why_not}" for s in states.values() if s.why_not]
-        return cls(task, make_plan(task, [c for c, _ in checks], seed, chunk), states, why + list(blockers or []))
+        plan = make_plan(task, [c for c, _ in checks], seed, chunk)
+        for state in states.values():
+            state.looks = len(plan.chunks)
+        return cls(task, plan, states, list(blockers or []))
 
     def add(self, state: CheckState) -> None:
         """Monitor one more check (e.g. a regression test against a baseline), before scoring starts."""
+        state.looks = len(self.plan.chunks)
         self.states[state.name] = state
 
     @property
@@ -135,6 +150,17 @@ class SequentialRun:
         for state in self.states.values():
             if not state.settled and state.why_not is None:
                 self._update(state, view)
+            elif not state.settled:
+                self._look(state)
+
+    def _look(self, state: CheckState) -> None:
+        """A check without a sequence: its fixed-n interval on the items so far, at the look level."""
+        result = state.final(replace(state.check, params={**state.check.params,
+                                                           "confidence": state.look_confidence}),
+                             self.outcome(), state.name)
+        state.units, state.items = self.n_units, self.n_scored
+        if result.verdict != INCONCLUSIVE:
+            state.status, state.look_result = DECIDED, result
 
     def _update(self, state: CheckState, view: View) -> None:
         monitor = state.monitor

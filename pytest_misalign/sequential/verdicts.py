@@ -1,6 +1,7 @@
-"""A sequentially scored check's `CheckResult`: from its sequence when it settled, else from the
-fixed-n interval on all the items (at the final test's share of α, run.py), else (no sequence) the
-fixed-n check at 1 − α."""
+"""A sequentially scored check's `CheckResult`: from its sequence when it settled (a check without a
+sequence: from its fixed-n interval at the look that decided it), else from the fixed-n interval on
+all the items at the final test's share of α (run.py); on a task scored in full for another reason,
+the fixed-n check at 1 − α."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from .run import DECIDED, FINAL, FULL, FUTILE, CheckState, SequentialRun
 
 def check_result(run: SequentialRun, name: str) -> CheckResult:
     state = run.states[name]
-    if state.why_not is not None or run.blockers:
-        why = state.why_not or f"its task is scored in full: {run.blockers[0]}"
+    if run.blockers:
         result = state.final(state.check, run.outcome(), name)
-        return _with(result, run, state, FULL, f"no sequence ({why}): fixed-n interval on all "
-                                             f"{run.n_scored} items, as the confident gate")
+        return _with(result, run, state, FULL, f"its task is scored in full ({run.blockers[0]}): fixed-n interval "
+                                             f"on all {run.n_scored} items, as the confident gate")
+    if state.why_not is not None and state.status == DECIDED:
+        return _with(state.look_result, run, state, DECIDED,
+                     f"no sequence ({state.why_not}): decided after {state.items} of {run.n} items by its fixed-n "
+                     f"interval at {state.look_confidence:.4g} (the check's sequence share of α, "
+                     f"{state.alpha_sequence:.3g}, split over {state.looks} looks)")
     if state.settled and not (state.status == FUTILE and run.exhausted):
         return _from_sequence(run, state)
     level = state.final_confidence
