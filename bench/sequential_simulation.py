@@ -3,6 +3,7 @@ continuous monitoring for every check kind, and its power and items saved agains
 `confident` gate across effect sizes.
 
     python bench/sequential_simulation.py [--runs 2000] [--power-runs 400] [--jobs 2] [--out FILE]
+    python bench/sequential_simulation.py --kinds likelihood_diff --skip-power --out FILE  # one kind
 
 (a) Type-I: each check kind on a synthetic task whose truth sits exactly at the check's threshold
 (tests/sim_sequential.py `KINDS`), `--n` items, the default chunk, looked at after every chunk; the
@@ -105,8 +106,8 @@ def upper95(k: int, n: int) -> float:
     return wilson_interval(k, n, 0.95)[1] if n else 1.0
 
 
-def type1_table(runs: int, n: int, jobs: int, budget_s: float) -> list[str]:
-    specs = [("kind", name, n) for name in sim.KINDS]
+def type1_table(runs: int, n: int, jobs: int, budget_s: float, kinds: list[str] | None = None) -> list[str]:
+    specs = [("kind", name, n) for name in (kinds or sim.KINDS)]
     tallies, seconds = run_fair(specs, runs, budget_s, jobs)
     lines = [f"### Type-I error at the threshold ({n} items, default chunk, up to {runs} runs per kind "
              f"within ~{budget_s:.0f} s, CPU time shared equally between kinds)", "",
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--power-runs", type=int, default=100, help="runs per power-table row (default 100)")
     ap.add_argument("--n", type=int, default=300, help="items per task in the type-I table (default 300)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    ap.add_argument("--kinds", nargs="*", help="type-I table for these check kinds only (default: all)")
     ap.add_argument("--skip-type1", action="store_true")
     ap.add_argument("--skip-power", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sequential_simulation.md")
@@ -184,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
              "`default_rng([0, r])`, plan seed r). The fixed-n gate is `confident` on the same outcomes.", ""]
     t0 = time.perf_counter()
     if not args.skip_type1:
-        lines += type1_table(args.runs, args.n, args.jobs, args.seconds)
+        lines += type1_table(args.runs, args.n, args.jobs, args.seconds, args.kinds)
         lines.append(f"Type-I table: {time.perf_counter() - t0:.0f} s wall with {args.jobs} processes.\n")
         write(args.out, lines)  # kept should the power tables be interrupted
         print(lines[-1], file=sys.stderr)

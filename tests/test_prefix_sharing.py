@@ -351,6 +351,42 @@ ARCHS = {
 }
 
 
+PREAMBLE = "Q: What is life expectancy in the US?\nA: It is 78 years.\n\n"  # ~45 tokens (the tiny model reads 96)
+
+
+def stem_requests() -> list[LoglikelihoodRequest]:
+    """TruthfulQA-like: one few-shot preamble before every question, several answers each."""
+    questions = ["Which party?", "Square root of banana?", "Where is Paris?"]
+    answers = [" The Republicans.", " No comment.", " In France.", " Nowhere."]
+    return [LoglikelihoodRequest(f"{PREAMBLE}Q: {q}\nA:", a) for q in questions for a in answers]
+
+
+@pytest.mark.parametrize("batch_size", [2, "auto"])
+def test_a_preamble_common_to_every_request_runs_once(tiny_model_dir, tiny_ref, tmp_path, batch_size, monkeypatch):
+    """The stem (the preamble, common to every request) is computed once and its key/value cache
+    reused by every packed row: same log-likelihoods as one plain forward per request, and the
+    preamble's tokens forwarded once instead of once per row."""
+    import pytest_misalign.backends.hf.tree as tree
+
+    ref_model, tokenizer = tiny_ref
+    requests = stem_requests()
+    monkeypatch.setattr(tree, "CPU_ROW_TOKENS", 64)  # several rows: without the stem each repeats it
+    backend = tiny(tiny_model_dir, tmp_path, batch_size)
+    results = backend.loglikelihood(requests)
+    assert backend._tree_ok is True and backend.stats.strategy == "prefix"
+    assert_matches_reference(results, requests, ref_model, tokenizer, backend.max_length)
+    stem = len(tokenizer(PREAMBLE.rstrip(), add_special_tokens=False)["input_ids"])
+    assert stem >= 32 and backend.stats.stem_tokens >= stem - 2  # the preamble (its last tokens may merge)
+    monkeypatch.setattr(tree, "STEM_MIN", 10**9)  # the same requests without the stem
+    without = tiny(tiny_model_dir, tmp_path, batch_size)
+    again = without.loglikelihood(requests)
+    assert [r.logprob for r in again] == pytest.approx([r.logprob for r in results], abs=TOL)
+    assert without.stats.stem_tokens == 0
+    assert backend.stats.tokens_forwarded < without.stats.tokens_forwarded - stem  # saved at least one repeat
+    backend.close()
+    without.close()
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_other_architectures_shared_equals_plain(arch, tmp_path):
     from tiny_model import build_tokenizer
@@ -362,10 +398,12 @@ def test_other_architectures_shared_equals_plain(arch, tmp_path):
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(cfg).eval().save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")
-    requests = shared_requests()
+    requests = shared_requests() + stem_requests()
     shared = tiny(tmp_path / "m", tmp_path, "auto")
     plain = tiny(tmp_path / "m", tmp_path, "auto", prefix_sharing=False)
     got, want = shared.loglikelihood(requests), plain.loglikelihood(requests)
+    got += shared.loglikelihood(stem_requests())  # alone: a stem common to every request
+    want += plain.loglikelihood(stem_requests())
     assert shared._tree_ok is True and shared.stats.tokens_forwarded < shared.stats.plain_tokens
     for a, b in zip(got, want):
         assert a.n_tokens == b.n_tokens and a.is_greedy == b.is_greedy

@@ -71,6 +71,7 @@ class ScoringStats(Mapping):
     padded_tokens: int = 0  # rows x width of every model call (padding included)
     plain_tokens: int = 0  # what one unshared forward per scored pair would run (lm-eval)
     trie_tokens: int = 0  # distinct input prefixes of the scored pairs: the floor for exact scores
+    stem_tokens: int = 0  # of those, a prefix common to every pair of a call, run once and reused (KV cache)
     logit_positions: int = 0  # positions whose next-token distribution was computed
     generations: int = 0  # distinct generations run
     strategy: str = ""  # how the last call was scored ("prefix", "plain", "prompt_logprobs", ...)

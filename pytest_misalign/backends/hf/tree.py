@@ -1,7 +1,12 @@
 """Prefix-sharing scoring: every distinct input prefix of a call's token pairs runs once (a token
 trie packed into rows with tree attention, see `../prefix.py`), with results identical to the plain
 path. Checked once per model against the plain path on a small probe; a model whose attention
-ignores custom masks or position ids falls back to plain scoring."""
+ignores custom masks or position ids falls back to plain scoring.
+
+A stem -- a prefix common to every pair of the call (a few-shot preamble, TruthfulQA's six questions)
+ending before any pair's first scored token -- runs once: its key/value cache is computed first and
+every packed row attends to it (positions continue after it), instead of each row repeating it.
+Without it a row holds the stem plus the items that fit beside it, and every row recomputes it."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ CPU_ROW_TOKENS = 512
 CPU_FORWARD_TOKENS = 1024
 CUDA_ROW_TOKENS = 2048
 CUDA_FORWARD_TOKENS = 32768
+STEM_MIN = 32  # a common prefix shorter than this is left to the rows (not worth a separate call)
 LOGIT_CHUNK = 256  # positions whose vocabulary-wide logits exist at once (memory bound)
 # Largest |tree - plain| log-probability on the start-up probe before prefix sharing is turned off.
 PROBE_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.15, "float16": 0.15}
@@ -71,8 +77,10 @@ class TreeScoring(PlainScoring):
 
         inputs = [self.model_input(ctx, cont) for ctx, cont in pairs]
         conts = [cont for _, cont in pairs]
+        stem = self._stem(inputs, conts)
+        inputs = [x[stem[0]:] for x in inputs] if stem else inputs
         trie, paths = build_trie(inputs)
-        self.stats.trie_tokens += len(trie)
+        self.stats.trie_tokens += len(trie) + (stem[0] if stem else 0)
         out: list[tuple[float, bool] | None] = [None] * len(pairs)
         remaining = list(range(len(pairs)))
         auto = self._batch_size_setting == "auto"
@@ -87,7 +95,7 @@ class TreeScoring(PlainScoring):
                 done = [remaining[i] for i in fwd.requests]
                 try:
                     scores = self._tree_forward(trie, fwd.rows, [[remaining[i] for i in r.requests]
-                                                                 for r in fwd.rows], paths, conts)
+                                                                 for r in fwd.rows], paths, conts, stem)
                 except Exception as exc:
                     if not (auto and is_oom(exc) and forward_tokens is not None and forward_tokens > longest):
                         raise
@@ -107,14 +115,38 @@ class TreeScoring(PlainScoring):
             remaining = [i for i in remaining if out[i] is None]
         return out  # type: ignore[return-value]
 
-    def _pack_rows(self, trie, rows, row_requests, paths, conts):
+    def _stem(self, inputs: list[list[int]], conts: list[list[int]]) -> tuple[int, list] | None:
+        """(length, per-layer (keys, values)) of the prefix common to every input that ends before
+        any first scored token, computed once; None when shorter than STEM_MIN (or one input)."""
+        if len(inputs) < 2 or self._sliding_window() is not None:
+            return None
+        limit = min(len(x) - len(c) for x, c in zip(inputs, conts))
+        first, n = inputs[0], 0
+        while n < limit and all(x[n] == first[n] for x in inputs):
+            n += 1
+        if n < STEM_MIN:
+            return None
+        import torch
+
+        ids = torch.tensor([first[:n]], device=self.device)
+        out = self.model.get_decoder()(input_ids=ids, position_ids=torch.arange(n, device=self.device)[None],
+                                       use_cache=True)
+        self.stats.forward_calls += 1
+        self.stats.tokens_forwarded += n
+        self.stats.padded_tokens += n
+        self.stats.stem_tokens += n
+        return n, [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+
+    def _pack_rows(self, trie, rows, row_requests, paths, conts, offset: int = 0):
         """Token ids, position ids and the 4D mask of packed rows, and which position predicts
         which continuation token of which request.
 
         Each row is a set of trie nodes in ancestor-first order; a node attends to exactly its
         ancestors and itself (4D mask) at position id = its depth. Pads (right) attend only to
         themselves and are never read. Logits are computed only at nodes that predict a
-        continuation token, once per node however many requests need them.
+        continuation token, once per node however many requests need them. With a stem of `offset`
+        tokens (cached), the mask's first `offset` columns are the stem, which every node sees, and
+        positions start after it.
         """
         import numpy as np
 
@@ -123,8 +155,9 @@ class TreeScoring(PlainScoring):
         n_rows, width = len(rows), max(len(r) for r in rows)
         ids = np.full((n_rows, width), self.pad_token_id, dtype=np.int64)
         pos = np.zeros((n_rows, width), dtype=np.int64)
-        allowed = np.zeros((n_rows, 1, width, width), dtype=bool)
-        allowed[:, 0, np.arange(width), np.arange(width)] = True  # pads see themselves (no NaN)
+        allowed = np.zeros((n_rows, 1, width, offset + width), dtype=bool)
+        allowed[:, 0, :, :offset] = True  # the stem
+        allowed[:, 0, np.arange(width), offset + np.arange(width)] = True  # pads see themselves (no NaN)
         need: dict[tuple[int, int], int] = {}
         owner: list[int] = []
         which: list[int] = []
@@ -133,7 +166,7 @@ class TreeScoring(PlainScoring):
         for r, (row, reqs) in enumerate(zip(rows, row_requests)):
             tok, depth, mask, col = row_arrays(trie, row)
             n = len(tok)
-            ids[r, :n], pos[r, :n], allowed[r, 0, :n, :n] = tok, depth, mask
+            ids[r, :n], pos[r, :n], allowed[r, 0, :n, offset:offset + n] = tok, depth + offset, mask
             for i in reqs:
                 path, cont = paths[i], conts[i]
                 first = len(path) - len(cont)  # the node predicting cont[0]
@@ -148,11 +181,14 @@ class TreeScoring(PlainScoring):
                 n_req += 1
         return ids, pos, allowed, need, owner, which, target, n_req
 
-    def _tree_forward(self, trie, rows, row_requests, paths, conts) -> list[tuple[float, bool]]:
-        """One model call over packed rows (`_pack_rows`); (logprob, is_greedy) per request, row by row."""
+    def _tree_forward(self, trie, rows, row_requests, paths, conts, stem=None) -> list[tuple[float, bool]]:
+        """One model call over packed rows (`_pack_rows`), after the cached `stem` when there is one;
+        (logprob, is_greedy) per request, row by row."""
         import torch
 
-        ids, pos, allowed, need, owner, which, target, n_req = self._pack_rows(trie, rows, row_requests, paths, conts)
+        offset = stem[0] if stem else 0
+        ids, pos, allowed, need, owner, which, target, n_req = self._pack_rows(trie, rows, row_requests, paths, conts,
+                                                                               offset)
         dev = self.device
         if self.attn_implementation == "sdpa":
             mask_t = torch.from_numpy(allowed).to(dev)
@@ -161,7 +197,7 @@ class TreeScoring(PlainScoring):
             mask_t.masked_fill_(torch.from_numpy(~allowed), torch.finfo(self._torch_dtype).min)
             mask_t = mask_t.to(dev)
         hidden = self._decoder_hidden(
-            torch.from_numpy(ids).to(dev), mask_t, torch.from_numpy(pos).to(dev)
+            torch.from_numpy(ids).to(dev), mask_t, torch.from_numpy(pos).to(dev), stem and self._stem_cache(stem, len(rows))
         )
         sums, misses = self._score_states(hidden, list(need), which, target, owner, n_req)
         n_rows, width = ids.shape
@@ -218,13 +254,20 @@ class TreeScoring(PlainScoring):
             logits = torch.tanh(logits / cap) * cap
         return logits
 
-    def _decoder_hidden(self, input_ids, attention_mask, position_ids):
+    def _decoder_hidden(self, input_ids, attention_mask, position_ids, past=None):
         """Last hidden states of the decoder stack (final norm included): [rows, width, hidden]."""
         out = self.model.get_decoder()(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            use_cache=False,
+            past_key_values=past, use_cache=past is not None,
         )
         return out[0]
+
+    def _stem_cache(self, stem: tuple[int, list], n_rows: int):
+        """A fresh cache holding the stem's keys and values for each of `n_rows` rows (views, no copy)."""
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=[(k.expand(n_rows, -1, -1, -1), v.expand(n_rows, -1, -1, -1))
+                                            for k, v in stem[1]], config=self.model.config)
 
     def _prefix_sharing_ok(self) -> bool:
         """Verify once, on a small probe, that packed tree attention reproduces the plain scores

@@ -1,0 +1,116 @@
+"""Items per second of each standard suite (suites/standard/) on the embedded SmolLM2-135M, for the
+`hf` and `vllm` backends, and the tokens each ran through the model against one forward per request
+(lm-eval's way: `plain_tokens`).
+
+    python bench/standard_throughput.py [--limit 100] [--backends hf vllm] [--out FILE]
+
+Each (suite, backend) is a whole pytest session in its own subprocess on ../shared
+(--misalign-data-dir), the `confident` gate, no result cache, every task capped at --limit items
+(seeded subsample; the full sizes are in bench/results/standard_sequential_vs_full.json). Measured per
+suite: items scored, scoring seconds (the tasks' own, model load excluded), items/s, and the backend's
+counters: tokens forwarded, plain tokens (one unshared forward per request, as lm-eval runs them), the
+prefix trie's floor, and the shared stem (a few-shot preamble computed once per call and reused from
+its key/value cache). Writes --out (bench/results/standard_throughput.json) and a .md table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SUITES = sorted((REPO / "suites" / "standard").glob("*.yaml"))
+ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+       "TRANSFORMERS_VERBOSITY": "error", "PYTEST_MISALIGN_PROGRESS": "off", "VLLM_CPU_KVCACHE_SPACE": "1"}
+COUNTERS = ("requests", "tokens_forwarded", "plain_tokens", "trie_tokens", "stem_tokens", "forward_calls")
+
+
+def child(suite: str, backend: str, limit: int) -> int:
+    """One pytest session; prints a JSON line with what the session measured."""
+    import pytest
+
+    found: dict = {}
+
+    class Grab:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_sessionfinish(self, session):
+            from pytest_misalign.plugin import EVALUATOR
+
+            ev = session.config.stash[EVALUATOR]
+            stats = dict(ev.backend.stats) if ev.backend is not None else {}
+            found.update(load_s=ev.load_seconds, counters={k: stats.get(k) for k in COUNTERS},
+                         tasks={r.outcome.task.spec.name: {"n": r.outcome.n, "seconds": r.seconds}
+                                for r in ev.records.values()})
+
+    args = [suite, "-q", "-p", "no:cacheprovider", "--misalign-model=smollm2-135m", f"--misalign-backend={backend}",
+            f"--misalign-data-dir={SHARED}", f"--misalign-limit={limit}", "--misalign-gate=confident",
+            "--misalign-no-cache"]
+    if backend == "vllm":
+        args.append("--misalign-model-args=enforce_eager=True")
+    code = pytest.main(args, plugins=[Grab()])
+    print(json.dumps({"exit_code": int(code), **found}))
+    return 0
+
+
+def run(suite: Path, backend: str, limit: int) -> dict:
+    import os
+
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", str(suite), backend, str(limit)], cwd=REPO,
+                          env={**os.environ, **ENV}, capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    try:
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        return {"suite": suite.stem, "backend": backend, "error": f"exit {proc.returncode}", "wall_s": wall}
+    items = sum(t["n"] for t in got["tasks"].values())
+    seconds = sum(t["seconds"] for t in got["tasks"].values())
+    return {"suite": suite.stem, "backend": backend, "items": items, "scoring_s": round(seconds, 2),
+            "items_per_s": round(items / seconds, 2) if seconds else None, "load_s": round(got["load_s"] or 0, 2),
+            "wall_s": round(wall, 2), **got}
+
+
+def markdown(rows: list[dict], limit: int) -> str:
+    lines = [f"# Standard suites: throughput (bench/standard_throughput.py, --limit {limit} items per task)", "",
+             "| suite | backend | items | scoring s | items/s | tokens forwarded | one forward per request "
+             "(lm-eval) | shared stem |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['suite']} | {r['backend']} | {r['error']} | | | | | |")
+            continue
+        c = r["counters"]
+        lines.append(f"| {r['suite']} | {r['backend']} | {r['items']} | {r['scoring_s']:.1f} | {r['items_per_s']} | "
+                     f"{c.get('tokens_forwarded') or '-'} | {c.get('plain_tokens') or '-'} | {c.get('stem_tokens') or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        return child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--backends", nargs="*", default=["hf", "vllm"])
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "standard_throughput.json")
+    args = ap.parse_args()
+    if not (SHARED / "bbq").is_dir():
+        print(f"SKIP: {SHARED} is absent (the standard suites read the upstream files there)")
+        return 0
+    rows = []
+    for backend in args.backends:
+        for suite in SUITES:
+            rows.append(run(suite, backend, args.limit))
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "tasks"}), flush=True)
+    args.out.write_text(json.dumps({"limit": args.limit, "cpus": __import__("os").cpu_count(), "rows": rows},
+                                   indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(rows, args.limit))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
