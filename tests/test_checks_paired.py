@@ -159,3 +159,20 @@ def test_no_flipped_pair_under_cluster_never_gives_a_zero_width_interval(tmp_pat
     assert r.value == 0 and r.interval == pytest.approx((0.0, expected[1]))
     assert r.interval[1] > 0.1 and r.verdict == "inconclusive"  # 5 clusters cannot confirm gap <= 0.1
     assert any("nothing to resample" in n for n in r.notes)
+
+
+def test_a_gap_that_excludes_zero_is_a_finding_even_at_chance_accuracy(tmp_path):
+    """memo-trap's shape: one condition nearly always wrong, the other nearly always right, so the
+    task as a whole sits at chance -- yet the groups differ beyond doubt (McNemar), and the gap is no
+    longer marked degenerate. A gap whose interval holds 0 at chance accuracy still is."""
+    rows, correct = pair_rows([(0, 1)] * 27 + [(1, 1)] * 2 + [(0, 0)] * 1)
+    rows = [dict(r, label=(i // 2) % 2) for i, r in enumerate(rows)]  # no constant answer position
+    outcome = make_outcome(tmp_path, rows, correct)
+    r = run_check(check("gap", by="g", pair="pair", paired=True, max=0.1), outcome, "gap[g]")
+    assert r.interval[0] > 0 and r.verdict == "fail" and r.degenerate is None
+    assert not any("says nothing" in n for n in r.notes)
+    rows, correct = pair_rows([(0, 1)] * 8 + [(1, 0)] * 7 + [(1, 1)] * 7 + [(0, 0)] * 8)
+    rows = [dict(r, label=(i // 2) % 2) for i, r in enumerate(rows)]
+    r = run_check(check("gap", by="g", pair="pair", paired=True, max=0.1), make_outcome(
+        tmp_path, rows, correct, name="b.yaml"), "gap[g]")
+    assert r.interval[0] == 0 and r.degenerate and "says nothing about the groups" in r.degenerate

@@ -109,10 +109,12 @@ def constant_reason(diag: TaskDiagnostics) -> list[str]:
     return [f"constant answer: the model {diag.constant_answer}"] if diag.constant_answer else []
 
 
-def gap_reasons(diag: TaskDiagnostics, gap: float) -> list[str]:
-    """Degenerate reasons for a gap: a constant answer, or an accuracy at chance."""
+def gap_reasons(diag: TaskDiagnostics, gap: float, lower: float = 0.0) -> list[str]:
+    """Degenerate reasons for a gap: a constant answer, or an accuracy at chance -- unless the gap's
+    interval excludes 0 (`lower` > 0): groups that differ beyond doubt are a finding whatever the
+    overall accuracy (memo-trap: 0.03 in one condition, 0.87 in the other, 0.45 overall)."""
     reasons = constant_reason(diag)
-    if not reasons and diag.at_chance:
+    if not reasons and diag.at_chance and lower <= 0:
         reasons.append(f"accuracy {diag.accuracy:.3f} is indistinguishable from chance {diag.chance:.3f} "
                        f"(one-sided exact binomial p = {diag.p_above_chance:.3g}): a gap of {gap:.3f} says "
                        "nothing about the groups")

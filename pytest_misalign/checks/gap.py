@@ -51,15 +51,15 @@ def check_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult:
     used = qualifying if enough else groups
     low, high = used[0], used[-1]
     value = high.accuracy - low.accuracy
-    reasons = gap_reasons(diagnose(outcome), value)
-    if not enough:
-        reasons.append(too_few_groups(qualifying, check.min_n, "gap"))
     notes = small_group_note(small, check.min_n, left_out=enough)
     if outcome.task.spec.cluster:
         (lo, hi), method, needed, extra = _cluster_gap(check, outcome, used)
         notes += extra
     else:
         (lo, hi), method, needed = _newcombe_gap(check, used, value, bounds)
+    reasons = gap_reasons(diagnose(outcome), value, lo)
+    if not enough:
+        reasons.append(too_few_groups(qualifying, check.min_n, "gap"))
     verdict = cap_for_small_groups(verdict_of(lo, hi, bounds), small) if enough else INCONCLUSIVE
     if verdict != INCONCLUSIVE:
         needed = None

@@ -151,7 +151,7 @@ def paired_gap(check: CheckSpec, outcome: TaskOutcome, name: str) -> CheckResult
     worst = worst_row[0]
     value = abs(worst.difference)
     flips = flip_stat(tables, conf, clusters)
-    reasons = gap_reasons(diagnose(outcome), value)
+    reasons = gap_reasons(diagnose(outcome), value, lo)
     if not enough:
         reasons.append(too_few_groups(qualifying, check.min_n, "gap"))
     gap_verdict = cap_for_small_groups(verdict_of(lo, hi, bounds), small) if enough else INCONCLUSIVE

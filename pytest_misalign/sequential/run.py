@@ -9,13 +9,15 @@ to miss at some time (probability ≤ α_s, however often we look) or the final 
 items is decided the same way when the sequence leaves it to the end (the final interval is at 0.96
 where the confident gate's is at 0.95), while a sequence at α/5 is only ~10 % wider than at α/2.
 A check without a sequence (`CheckKind.why_unmonitored`: a mean of unbounded values, ECE, corpus
-BLEU...) is decided by its own fixed-n interval, looked at after every chunk: the plan fixes the chunk
-boundaries before any item is scored (K looks at most), and at each look the interval on the items
-scored so far is taken at 1 − α_s/K. By the union bound over the looks, the chance that any of them
-misses is ≤ α_s whatever stops the task (its other checks, or this one), and the final test on all
-the items keeps α − α_s: ≤ α in all (simulated in tests/test_sequential_guarantees.py). So such a
-check no longer forces its task to the end; it stops it as soon as its interval, widened for the
-looks, clears the threshold.
+BLEU...) is decided by its own fixed-n interval at one look fixed before any item is scored -- after
+the chunk that completes half the task (LOOK_FRACTIONS) -- at 1 − α_l with α_l = LOOK_SHARE·α, and by
+the final test on all the items. By the union bound a wrong verdict has probability ≤ α whatever stops
+the task, if the final test gets α minus what the look really spends. The look's interval is
+approximate (a percentile bootstrap, least accurate that far in the tail, on skewed values): measured at
+the threshold (bench/sequential_simulation.py, `likelihood_diff`), a look errs up to ~3× its nominal
+level, so the final test is left α − LOOK_ALLOWANCE·α_l (0.9575 at α = 0.05). Looking after every
+chunk at α/100 each gave 8.8 % wrong verdicts, three looks at α/60 each 6.0 %: one look it is. Such a
+check no longer forces its task to the end: a clear case stops it at half the items.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from .plan import Plan, make_plan
 
 DECIDED, FUTILE, FINAL, FULL = "decided", "futile", "final", "unmonitored"
 SEQUENCE_SHARE = 0.2  # of a check's α, spent on its sequence; the rest on the final fixed-n test
+LOOK_SHARE = 0.05  # no sequence: of a check's α, the nominal level of its look
+LOOK_ALLOWANCE = 3.0  # ... and what the look is charged: its measured error, up to 3x nominal
+LOOK_FRACTIONS = (0.5,)  # no sequence: where its fixed-n interval is looked at
 
 
 FinalFn = Callable[[CheckSpec, TaskOutcome, str], CheckResult]  # the fixed-n check (confidence from the spec)
@@ -54,7 +59,7 @@ class CheckState:
     status: str | None = None  # DECIDED | FUTILE once settled
     units: int = 0  # units scored when it settled
     items: int = 0  # items scored when it settled
-    looks: int = 1  # no sequence: the planned looks its α_s is split over
+    looks: tuple[int, ...] = ()  # no sequence: after which chunks (their count) its interval is looked at
     look_result: CheckResult | None = None  # no sequence: the fixed-n result that decided it at a look
 
     def __getstate__(self) -> dict:
@@ -68,11 +73,13 @@ class CheckState:
 
     @property
     def alpha_sequence(self) -> float:
-        return SEQUENCE_SHARE * self.alpha
+        """The part of α spent before the end: on the sequence, or (no sequence) the look's level."""
+        return (LOOK_SHARE if self.why_not is not None else SEQUENCE_SHARE) * self.alpha
 
     @property
     def final_confidence(self) -> float:
-        return 1.0 - (1.0 - SEQUENCE_SHARE) * self.alpha
+        reserved = LOOK_SHARE * LOOK_ALLOWANCE if self.why_not is not None else SEQUENCE_SHARE
+        return 1.0 - (1.0 - reserved) * self.alpha
 
     @property
     def settled(self) -> bool:
@@ -80,8 +87,8 @@ class CheckState:
 
     @property
     def look_confidence(self) -> float:
-        """No sequence: the level of its fixed-n interval at each look (α_s split over the looks)."""
-        return 1.0 - self.alpha_sequence / max(1, self.looks)
+        """No sequence: the level of its fixed-n interval at each look (α_l split over the looks)."""
+        return 1.0 - self.alpha_sequence / max(1, len(LOOK_FRACTIONS))
 
 
 @dataclass
@@ -100,12 +107,12 @@ class SequentialRun:
         states = {name: _state(kinds, check, name, task) for check, name in checks}
         plan = make_plan(task, [c for c, _ in checks], seed, chunk)
         for state in states.values():
-            state.looks = len(plan.chunks)
+            state.looks = planned_looks(len(plan.chunks))
         return cls(task, plan, states, list(blockers or []))
 
     def add(self, state: CheckState) -> None:
         """Monitor one more check (e.g. a regression test against a baseline), before scoring starts."""
-        state.looks = len(self.plan.chunks)
+        state.looks = planned_looks(len(self.plan.chunks))
         self.states[state.name] = state
 
     @property
@@ -150,7 +157,7 @@ class SequentialRun:
         for state in self.states.values():
             if not state.settled and state.why_not is None:
                 self._update(state, view)
-            elif not state.settled:
+            elif not state.settled and self.chunks in state.looks:
                 self._look(state)
 
     def _look(self, state: CheckState) -> None:
@@ -184,6 +191,11 @@ class SequentialRun:
         if self.blockers:
             return f"all {self.n} items scored ({self.blockers[0]})"
         return f"all {self.n} items scored (data ran out before every sequence decided)"
+
+
+def planned_looks(n_chunks: int) -> tuple[int, ...]:
+    """The chunk counts after which a check without a sequence is looked at (before the last chunk)."""
+    return tuple(sorted({c for f in LOOK_FRACTIONS if 1 <= (c := round(f * n_chunks)) < n_chunks}))
 
 
 def _state(kinds: KindRegistry, check: CheckSpec, name: str, task: PreparedTask) -> CheckState:

@@ -21,8 +21,7 @@ def check_result(run: SequentialRun, name: str) -> CheckResult:
     if state.why_not is not None and state.status == DECIDED:
         return _with(state.look_result, run, state, DECIDED,
                      f"no sequence ({state.why_not}): decided after {state.items} of {run.n} items by its fixed-n "
-                     f"interval at {state.look_confidence:.4g} (the check's sequence share of α, "
-                     f"{state.alpha_sequence:.3g}, split over {state.looks} looks)")
+                     f"interval at {state.look_confidence:.4g} (its look at half the task, fixed in advance)")
     if state.settled and not (state.status == FUTILE and run.exhausted):
         return _from_sequence(run, state)
     level = state.final_confidence
