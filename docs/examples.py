@@ -62,10 +62,11 @@ def bundled(tmp: Path) -> dict:
 
 
 def report_block(stdout: str, suite: str) -> str:
-    """One suite's block of the terminal report: its task table, up to the items list."""
+    """One suite's block of the (default, compact) terminal report: up to the next suite or the counts."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"suite {suite} ("))
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("items:"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith(("suite ", "tasks not scored"))
+               or re.match(r"\d+ checks: ", lines[i]))
     return "\n".join(lines[start:end]).rstrip()
 
 

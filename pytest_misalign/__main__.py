@@ -26,12 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "Newcombe's 95% interval and McNemar's exact p, flipped items, changed check verdicts, "
                     "tasks and items in only one run. Items are compared when they have the same index and "
                     "the same prompt, choices and answer; changed items are dropped and counted. Exit 0, 1 "
-                    "when an accuracy dropped by more than --max-drop (or, with --strict, a task shares no "
-                    "item), 2 for unusable input files.")
+                    "when an accuracy dropped by more than --max-drop and the paired 95% interval confirms it "
+                    "(--rule point: any point drop beyond it; or, with --strict, a task shares no item), 2 for "
+                    "unusable input files.")
     cmp.add_argument("old", metavar="OLD.json")
     cmp.add_argument("new", metavar="NEW.json")
     cmp.add_argument("--max-drop", type=_drop, default=0.02,
                      help="largest tolerated accuracy drop (old - new) per task and group (default 0.02)")
+    cmp.add_argument("--rule", choices=("confident", "point"), default="confident",
+                     help="confident (default): a drop beyond --max-drop is a regression when the paired interval "
+                          "confirms it; point: whenever the point estimate shows it")
     cmp.add_argument("--strict", action="store_true",
                      help="exit 1 also when a task shares no item with the old run (nothing to compare)")
     out = cmp.add_mutually_exclusive_group()
@@ -47,7 +51,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from .report.compare_render import render
 
     try:
-        result = compare_runs(args.old, args.new, args.max_drop, strict=args.strict)
+        result = compare_runs(args.old, args.new, args.max_drop, strict=args.strict, rule=args.rule)
     except CompareError as exc:
         print(f"pytest-misalign compare: error: {exc}", file=sys.stderr)
         return 2

@@ -125,8 +125,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if evaluator is None or run is None or not any(s.tasks or s.unscored or s.checks for s in run.suites):
         return
     terminalreporter.write_sep("=", "misalign report")
-    width = None if config.get_verbosity() > 0 else terminalreporter._tw.fullwidth
-    for line, markup in report_lines(run, width, _cache_status(evaluator)):
+    verbose = config.get_verbosity() > 0
+    width = None if verbose else terminalreporter._tw.fullwidth
+    for line, markup in report_lines(run, width, _cache_status(evaluator), verbose):
         terminalreporter.write_line(line, **markup)
     if evaluator.options.json_path:
         terminalreporter.write_line(f"results written to {evaluator.options.json_path}")

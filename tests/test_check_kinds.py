@@ -136,7 +136,7 @@ def plugin_session(fake_session):
 
 
 def test_a_plugin_kind_parses_runs_and_reports_like_a_builtin_one(plugin_session):
-    result = plugin_session.runpytest("-p", "misalign_choice_share", "--misalign-model=fake", "--misalign-gate=confident",
+    result = plugin_session.runpytest("-p", "misalign_choice_share", "-v", "--misalign-model=fake", "--misalign-gate=confident",
                                       "--misalign-json=out.json", "--misalign-markdown=out.md",
                                       "--misalign-html=out.html", "--junitxml=junit.xml")
     result.assert_outcomes(passed=1)

@@ -79,8 +79,10 @@ def _without_labels(path: Path) -> Path:
     return out
 
 
-def _compare(capsys, *args) -> tuple[int, str, str]:
-    code = main(["compare", *map(str, args)])
+def _compare(capsys, *args, rule: str = "point") -> tuple[int, str, str]:
+    """`compare` with `--rule point` unless another rule is given: these runs have 5 shared items,
+    too few for the default (confident) rule to confirm any drop -- test_the_default_rule_... below."""
+    code = main(["compare", *map(str, args), "--rule", rule])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -99,9 +101,11 @@ def test_json_task_deltas_flips_and_unmatched(runs, capsys):
     assert task["interval"][0] < -0.4 < task["interval"][1]
     assert [f["index"] for f in task["right_to_wrong"]] == [1, 2, 4]
     assert task["right_to_wrong"][0] == {"index": 1, "answer": 1, "old_prediction": 1, "new_prediction": 0,
-                                       "target": "Tokyo", "old_predicted": "Tokyo", "new_predicted": "Osaka"}
+                                       "target": "Tokyo", "old_predicted": "Tokyo", "new_predicted": "Osaka",
+                                       "prompt": "Question: What is the capital city of Japan?\nAnswer:"}
     assert task["wrong_to_right"] == [{"index": 3, "answer": 2, "old_prediction": 1, "new_prediction": 2,
-                                        "target": "Nairobi", "old_predicted": "Kisumu", "new_predicted": "Nairobi"}]
+                                        "target": "Nairobi", "old_predicted": "Kisumu", "new_predicted": "Nairobi",
+                                        "prompt": "Question: What is the capital city of Kenya?\nAnswer:"}]
     assert task["items_key_changed"] == [5] and task["items_only_new"] == [6] and task["items_only_old"] == []
     assert result["tasks_only_new"] == [{"suite": "heldout-capitals", "task": "rivers"}]
     assert result["tasks_only_old"] == []
@@ -112,8 +116,37 @@ def test_json_task_deltas_flips_and_unmatched(runs, capsys):
     assert any("capitals: accuracy 0.800 -> 0.400 (-0.400 on 5 shared items" in r for r in result["regressions"])
 
 
+def test_the_default_rule_flags_only_a_drop_the_paired_interval_confirms(runs, capsys):
+    """The fp32-vs-bf16 case: a point drop beyond --max-drop whose paired interval still holds a drop
+    within it is a *possible* regression, listed, exit 0; the same files under --rule point exit 1."""
+    code, out, _ = _compare(capsys, runs["old"], runs["new"], "--json", rule="confident")
+    result = json.loads(out)
+    (task,) = result["tasks"]
+    assert task["interval"][1] > -0.02  # [-0.79, +0.04]: the interval does not confirm a drop beyond 0.02
+    assert code == 0 and result["regressions"] == [] and task["possible_regression"] and not task["regressed"]
+    assert any(r.startswith("heldout-capitals/capitals: accuracy 0.800 -> 0.400") and "McNemar p = 0.62" in r
+               for r in result["possible_regressions"])
+    code, text, _ = _compare(capsys, runs["old"], runs["new"], rule="confident")
+    assert "possible regressions" in text and "no confirmed accuracy drop beyond 0.02" in text
+    assert "capital city of Japan? Answer:" in text  # flipped items named by what was asked
+
+
+def test_every_provenance_difference_is_shown(runs, tmp_path, capsys):
+    data = json.loads(runs["new"].read_text())
+    data["model"]["dtype"], data["model"]["extra"] = "bfloat16", {"batch_size": 8}
+    new = tmp_path / "bf16.json"
+    new.write_text(json.dumps(data))
+    code, out, _ = _compare(capsys, runs["old"], new, "--json")
+    keys = {d["key"]: (d["old"], d["new"]) for d in json.loads(out)["provenance_differences"]}
+    assert keys["dtype"] == ("float32", "bfloat16") and keys["extra.batch_size"] == (None, 8)
+    _, text, _ = _compare(capsys, runs["old"], new)
+    assert "how the runs differ:\n  dtype: float32 -> bfloat16" in text and "bfloat16, backend fake" in text
+    _, same, _ = _compare(capsys, runs["old"], runs["old"])
+    assert "nothing recorded differs" in same
+
+
 def test_statsmodels_mcnemar_agrees(runs, capsys):
-    sm = pytest.importorskip("statsmodels.stats.contingency_tables")
+    import statsmodels.stats.contingency_tables as sm
     _, out, _ = _compare(capsys, runs["old"], runs["new"], "--json")
     (task,) = json.loads(out)["tasks"]
     table = [[task["both_right"], task["broken"]], [task["fixed"], task["both_wrong"]]]
@@ -148,14 +181,15 @@ def test_terminal_table(runs, capsys):
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "pytest-misalign compare"
-    assert f"old: {runs['old']} (model fake, backend fake, fingerprint -)" in lines
+    assert f"old: {runs['old']} (model fake, float32, backend fake, fingerprint -)" in lines
     lo, hi = stats.paired_difference_interval(1, 3, 5, a=1)
     row = next(line for line in lines if line.startswith("heldout-capitals") and "(all)" in line)
     assert row.split() == ["heldout-capitals", "capitals", "(all)", "5", "0.800", "0.400", "-0.400",
                            f"[{lo:+.3f},", f"{hi:+.3f}]", "0.625", "REGRESSED"]
     assert "right -> wrong (3 items):" in out and "wrong -> right (1 items):" in out
     flip = next(line for line in lines if line.split()[2:3] == ["3"] and "capitals" in line)
-    assert flip.split() == ["heldout-capitals", "capitals", "3", "2", "(Nairobi)", "1", "(Kisumu)", "2", "(Nairobi)"]
+    assert flip.split()[-6:] == ["2", "(Nairobi)", "1", "(Kisumu)", "2", "(Nairobi)"]
+    assert "…ion: What is the capital city of Kenya? Answer:" in flip  # what was asked, its end
     group = next(line for line in lines if "region=asia" in line)
     assert group.split()[3:7] == ["1", "1.000", "0.000", "-1.000"] and group.endswith("REGRESSED")
     assert "checks whose verdict changed:" in out
@@ -232,7 +266,7 @@ def test_incompatible_suites_exit_2(runs, tmp_path, capsys):
 
 def test_python_dash_m(runs):
     proc = subprocess.run([sys.executable, "-m", "pytest_misalign", "compare", str(runs["old"]),
-                           str(runs["new"]), "--json"], capture_output=True, text=True, timeout=120)
+                           str(runs["new"]), "--json", "--rule", "point"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["tasks"][0]["delta"] == pytest.approx(-0.4)
     proc = subprocess.run([sys.executable, "-m", "pytest_misalign", "compare", str(runs["old"])],
@@ -272,3 +306,32 @@ def test_no_shared_item_is_inconclusive_and_strict_fails(runs, tmp_path, capsys)
     code, out, _ = _compare(capsys, runs["old"], changed, "--strict")
     assert code == 1 and "INCONCLUSIVE: no shared items (--strict: exit 1):" in out
     assert _compare(capsys, runs["old"], runs["old"], "--strict")[0] == 0
+
+
+def test_a_perplexity_task_is_compared_by_its_perplexity_not_an_accuracy(pytester, tmp_path, capsys):
+    pytester.makeconftest(FAKE_CONFTEST)
+    pytester.makefile(".yaml", texts="""\
+        suite: texts
+        tasks:
+          - name: docs
+            type: perplexity
+            data: {items: [{text: "a hard word here", d: x}, {text: "plain words only", d: y}]}
+            text: "{text}"
+            checks: [{perplexity: {max: 100}}]
+        """)
+    paths = []
+    for name, hard in (("a", set()), ("b", {"hard"})):
+        fake_backend.HARD.clear()
+        fake_backend.HARD.update(hard)
+        pytester.runpytest("--misalign-model=fake", f"--misalign-json={name}.json", "-p", "no:cacheprovider")
+        paths.append(pytester.path / f"{name}.json")
+    fake_backend.HARD.clear()
+    capsys.readouterr()  # the sessions' own output
+    code, out, err = _compare(capsys, *paths, "--json")
+    assert out.startswith("{"), err
+    result = json.loads(out)
+    assert result["tasks"] == [] and code == 0
+    (row,) = result["perplexity_tasks"]
+    assert row["task"] == "docs" and row["new_word_perplexity"] > row["old_word_perplexity"]
+    _, text, _ = _compare(capsys, *paths)
+    assert "perplexity tasks (word perplexity, lower is better)" in text and "0.000 -> 0.000" not in text

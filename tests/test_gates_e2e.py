@@ -35,7 +35,7 @@ def test_paired_counterfactual_gap(session):
     # The fake model knows the male names only: " no" (-2.03) beats " Mary" (-2.05) for women.
     fake_backend.KNOWN.update({"James", "John"})
     session.makefile(".yaml", cf=COUNTERFACTUAL)
-    result = session.runpytest("--misalign-model=fake", "--misalign-json=r.json", "-rA")
+    result = session.runpytest("--misalign-model=fake", "--misalign-json=r.json", "-rA", "-v")  # -v: data sources
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*gap[[]gender[]] = 1.000 [[]*], required <= 0.1: FAILED (verdict *, gate point)",
@@ -92,7 +92,7 @@ def test_baseline_item_mismatch_is_reported_not_compared(session):
     session.makefile(".yaml", heldout_capitals=CAPITALS_SUITE)
     session.runpytest("--misalign-model=fake", "--misalign-json=base.json")
     session.makefile(".yaml", heldout_capitals=CAPITALS_SUITE.replace("capital city", "largest city"))
-    result = session.runpytest("--misalign-model=fake", "--misalign-baseline=base.json", "-k", "regression")
+    result = session.runpytest("--misalign-model=fake", "--misalign-baseline=base.json", "-k", "regression", "-v")
     result.assert_outcomes(passed=2)  # reported, not failed: a changed suite is not a regressed model
     result.stdout.fnmatch_lines(["*6 items changed since the baseline*"])
     assert "Traceback" not in result.stdout.str()

@@ -77,7 +77,8 @@ def test_group_accuracies_and_wilson_bounds_match_an_independent_computation(ses
     for region, answer in CAPITALS:
         counts[region][0] += answer in KNOWN_CAPITALS
         counts[region][1] += 1
-    for check in ("gap[region]", "group_accuracy[region]"):
+    assert page.text.count("capitals by region: group accuracy") == 1  # one plot for both checks on region
+    for check in ("gap[region]",):  # the grouping's table, under its first check
         rows = {r["data-group"]: r for r in page.rows("group-row") if r["data-check"] == check}
         assert set(rows) == set(counts)
         for region, (right, n) in counts.items():
@@ -87,7 +88,7 @@ def test_group_accuracies_and_wilson_bounds_match_an_independent_computation(ses
             assert float(rows[region]["data-hi"]) == pytest.approx(hi, abs=2e-6)
     # shown as text too: africa 0/1 -> [0.000, 0.793]
     assert "[0.000, 0.793]" in page.text
-    assert page.count("figure", "forest") == 2 and page.count("svg", "plot") == 2
+    assert page.count("figure", "forest") == 1 and page.count("svg", "plot") == 1  # one grouping: region
     checks = {r["data-check"]: r["data-passed"] for r in page.rows("check")}
     assert checks == {"accuracy": "true", "gap[region]": "false", "group_accuracy[region]": "false"}
     assert "3 checks: 1 inconclusive, 2 degenerate; tests (point gate): 1 passed, 2 failed" in text
@@ -168,9 +169,16 @@ def test_in_headless_chromium(session, chromium_driver):
     driver.get_log("browser")  # drop anything from before
     driver.get((session.path / "r.html").as_uri())
     assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    first = driver.find_element(By.CSS_SELECTOR, "main > section")
+    failed = [(t["task"], c["name"]) for s in results["suites"] for t in s["tasks"] for c in t["checks"]
+              if c["passed"] is False]
+    assert first.get_attribute("id") == "failures" and first.text.startswith(f"Failed checks ({len(failed)})")
+    assert len(first.find_elements(By.CSS_SELECTOR, "tbody tr")) == len(failed) > 0  # the page opens on them
     plots = driver.find_elements(By.CSS_SELECTOR, "svg.plot")
-    assert len(plots) == 4  # forest: gap[region], group_accuracy[region], gap[gender]; paired: gap[gender]
-    assert all(p.size["width"] > 100 and p.size["height"] > 50 for p in plots)
+    assert len(plots) == 3  # one forest per grouping: capitals by region, occupations by gender; paired: gender
+    assert all(p.size["width"] > 100 and p.size["height"] > 50 for p in plots)  # open: a check on them failed
+    assert _visible(driver) == 0  # the item browser starts collapsed
+    driver.find_element(By.CSS_SELECTOR, "#items-browser > summary").click()
     assert _visible(driver) == len(items) == 18
     Select(driver.find_element(By.ID, "filter-correct")).select_by_value("wrong")
     assert _visible(driver) == sum(not it["correct"] for _, it in items) == 8

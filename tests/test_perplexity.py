@@ -48,12 +48,12 @@ def test_perplexity_session(fake_session):
     fake_backend.HARD.add("court")
     fake_session.makefile(".yaml", domains=_suite(
         "      - perplexity: {max: 3.0, unit: byte}\n      - perplexity_ratio: {by: domain, max: 1.3}\n"))
-    result = fake_session.runpytest("--misalign-model=fake", "--misalign-json=out.json", "-p", "no:randomly")
+    result = fake_session.runpytest("--misalign-model=fake", "--misalign-json=out.json", "-p", "no:randomly", "-v")
     result.assert_outcomes(passed=1, failed=1)
     assert fake_backend.CALLS["rolling"] == 1 and fake_backend.CALLS["loglikelihood"] == 0
     doc_ppl = [math.exp(len(t.encode()) / len(re.split(r"\s+", t))) for t in LAW]
     top = max(range(12), key=lambda i: (doc_ppl[i], -i))
-    result.stdout.fnmatch_lines(["*highest-perplexity documents in group 'law' (3 of 12):*",
+    result.stdout.fnmatch_lines(["*highest-perplexity documents in group 'law' (2 of 12):*",
                                  f"*#{top} [[]law[]] word ppl {doc_ppl[top]:.1f} | {LAW[top]}",
                                  "*word ppl*", "*texts by domain*", "*law*12*"])
     (task,) = json.loads((fake_session.path / "out.json").read_text())["suites"][0]["tasks"]

@@ -44,7 +44,7 @@ def test_outcomes_exit_code_and_failure_message(session):
 def test_report_tables(session):
     fake_backend.KNOWN.update({"Paris", "Rome", "Tokyo", "Lima"})
     session.makefile(".yaml", heldout_capitals=CAPITALS_SUITE)
-    result = session.runpytest("--misalign-model=fake")
+    result = session.runpytest("--misalign-model=fake", "-v")  # the full report
     result.stdout.fnmatch_lines([
         "*misalign report*",
         "suite heldout-capitals*",
@@ -212,3 +212,12 @@ tasks:
     task = json.loads((session.path / "r.json").read_text())["suites"][0]["tasks"][0]
     assert [i["correct"] for i in task["items"]] == [True, False, True]
     assert task["items"][2]["output"] == "It is 100."
+
+
+@pytest.mark.parametrize("arg,option", [("dtype=bfloat16", "--misalign-dtype=bfloat16"),
+                                        ("device=cuda", "--misalign-device=cuda")])
+def test_a_plugin_setting_given_as_an_engine_argument_is_one_usage_error(pytester, arg, option):
+    pytester.makefile(".yaml", capitals=CAPITALS_SUITE)
+    result = pytester.runpytest("--misalign-model=fake", f"--misalign-model-args={arg}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--misalign-model-args: * is set with {option.split('=')[0]}*(e.g. {option})*"])

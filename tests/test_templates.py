@@ -146,7 +146,7 @@ def test_suite_level_checks_are_their_own_tests(pytester):
     pytester.makefile(".yaml", shifts=SUITE_CHECKS)
     collected = pytester.runpytest("--collect-only", "-q")
     collected.stdout.fnmatch_lines(["shifts.yaml::spread", "shifts.yaml::shift[[]plain->shifted[]]"])
-    result = pytester.runpytest("--misalign-model=fake", "--misalign-json=r.json")
+    result = pytester.runpytest("--misalign-model=fake", "--misalign-json=r.json", "-v")
     result.assert_outcomes(failed=2)  # plain 1.0 vs shifted 0.5: spread 0.5 > 0.3, drop 0.5 > 0.1
     result.stdout.fnmatch_lines(["across tasks:", "*spread*0.500*<= 0.3*", "*shift[[]plain->shifted[]]*0.500*<= 0.1*"])
     suite = json.loads((pytester.path / "r.json").read_text())["suites"][0]

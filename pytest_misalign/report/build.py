@@ -68,6 +68,8 @@ def task_model(record: TaskRecord, gate: str, strict: bool, not_run_: dict[str, 
     extra: dict[str, Any] = {}
     if record.run is not None:
         extra["sequential"] = sequential_json(record.run)
+    if record.all_cached:
+        extra["all_from_cache"] = True  # `seconds` timed a cache lookup, not scoring
     extra.update(generation_summary(outcome))
     extra.update(perplexity_summary(outcome))
     lo_hi = None if spec.is_perplexity or not outcome.n else [num(x) for x in stats.wilson_interval(outcome.successes,

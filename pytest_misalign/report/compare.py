@@ -8,6 +8,11 @@ items"), never compared. On the shared items each task (and each group of its gr
 items carry their `fields`) gets old/new accuracy, the paired difference new - old with Newcombe's
 paired 95% interval, and McNemar's exact p. A task with no shared item is inconclusive: listed, and
 with `--strict` it makes the exit code 1.
+
+A regression (exit 1) is a drop beyond `--max-drop` that the paired interval confirms (its upper end
+below -max_drop: `rule="confident"`, the default); a point drop beyond it whose interval does not
+confirm it is listed as a possible regression and exits 0. `rule="point"` flags every point drop
+beyond max_drop. Perplexity tasks have no accuracy: their word perplexity is compared instead.
 """
 
 from __future__ import annotations
@@ -141,7 +146,7 @@ def _flips(old_items, new_items, shared) -> tuple[list[dict], list[dict]]:
         o, w = old_items[i], new_items[i]
         if bool(o["correct"]) != bool(w["correct"]):
             row = {"index": i, "answer": w.get("answer"), "old_prediction": o.get("prediction"),
-                   "new_prediction": w.get("prediction")}
+                   "new_prediction": w.get("prediction"), "prompt": w.get("prompt") or o.get("prompt")}
             row.update({k: v for k, v in (("target", w.get("target")), ("old_predicted", o.get("predicted")),
                                           ("new_predicted", w.get("predicted"))) if v is not None})
             (fixed if w["correct"] else broken).append(row)
@@ -184,28 +189,60 @@ def compare_task(key: tuple[str, str], old: RunFile, new: RunFile) -> dict[str, 
             "match_summary": match.summary(), "inconclusive": not shared}
 
 
+PROVENANCE = ("name", "source", "fingerprint", "backend", "device", "dtype", "engine", "revision",
+              "tokenizer_fingerprint")
+
+
 def _model(run: RunFile) -> dict[str, Any]:
     model = run.run.model or {}
+    extra = model.get("extra") or {}
     return {"path": str(run.path), "model": model.get("name"), "fingerprint": model.get("fingerprint"),
-            "backend": model.get("backend")}
+            "backend": model.get("backend"), "provenance": {
+                **{k: model.get(k) for k in PROVENANCE},
+                **{f"extra.{k}": v for k, v in extra.items() if isinstance(v, (str, int, float, bool)) or v is None},
+                "gate": (run.run.settings or {}).get("gate")}}
 
 
-def regressions(tasks: list[dict[str, Any]], max_drop: float) -> list[str]:
-    """What dropped by more than max_drop on the shared items (point estimate of old - new)."""
-    out = []
+def provenance_differences(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every provenance key whose value differs between the runs (dtype, backend, engine args...)."""
+    a, b = old["provenance"], new["provenance"]
+    return [{"key": k, "old": a.get(k), "new": b.get(k)} for k in dict.fromkeys([*a, *b])
+            if a.get(k) != b.get(k) and k != "extra.load_path"]
+
+
+def regressions(tasks: list[dict[str, Any]], max_drop: float, rule: str = "confident") -> tuple[list[str], list[str]]:
+    """(regressions, possible regressions) on the shared items. A point drop beyond max_drop is a
+    regression under `rule="point"`; under "confident" only when the paired interval's upper end is
+    below -max_drop too, else a possible regression (listed, exit 0)."""
+    found, possible = [], []
     for t in tasks:
         rows = [(f"{t['suite']}/{t['task']}", t)] + [
             (f"{t['suite']}/{t['task']} {g['by']}={g['group']}", g) for g in t["groups"]]
         for label, row in rows:
-            row["regressed"] = row["delta"] is not None and -row["delta"] > max_drop + _EPS
-            if row["regressed"]:
-                out.append(f"{label}: accuracy {row['old_accuracy']:.3f} -> {row['new_accuracy']:.3f} "
-                           f"({row['delta']:+.3f} on {row['n']} shared items; max drop {max_drop:g})")
-    return out
+            dropped = row["delta"] is not None and -row["delta"] > max_drop + _EPS
+            sure = dropped and (rule == "point" or (row.get("interval") is not None
+                                                    and row["interval"][1] < -max_drop - _EPS))
+            row["regressed"], row["possible_regression"] = sure, dropped and not sure
+            if dropped:
+                ci = f", paired 95% interval [{row['interval'][0]:+.3f}, {row['interval'][1]:+.3f}]" \
+                    if row.get("interval") else ""
+                p = f", McNemar p = {row['mcnemar_p']:.2g}" if row.get("mcnemar_p") is not None else ""
+                (found if sure else possible).append(
+                    f"{label}: accuracy {row['old_accuracy']:.3f} -> {row['new_accuracy']:.3f} ({row['delta']:+.3f} "
+                    f"on {row['n']} shared items{ci}{p}; max drop {max_drop:g})")
+    return found, possible
+
+
+def _perplexity_row(key: tuple[str, str], old: RunFile, new: RunFile) -> dict[str, Any]:
+    """A perplexity task has no accuracy to compare: its word perplexity old and new."""
+    o, w = old.tasks[key], new.tasks[key]
+    return {"suite": key[0], "task": key[1], "old_word_perplexity": o.extra.get("word_perplexity"),
+            "new_word_perplexity": w.extra.get("word_perplexity"),
+            "checks_changed": checks_changed(o.checks, w.checks)}
 
 
 def compare_runs(old_path: str | Path, new_path: str | Path, max_drop: float = 0.02,
-                 strict: bool = False) -> dict[str, Any]:
+                 strict: bool = False, rule: str = "confident") -> dict[str, Any]:
     """The whole comparison as a JSON-serialisable dict; raises CompareError for unusable input.
     A task sharing no item with the old run is inconclusive (listed); `strict` makes that exit 1."""
     old, new = load_run(old_path), load_run(new_path)
@@ -215,13 +252,17 @@ def compare_runs(old_path: str | Path, new_path: str | Path, max_drop: float = 0
         raise CompareError(f"incompatible suites: no task in common between {old.path} ({names(old)}) and "
                            f"{new.path} ({names(new)})\n  fix: compare results of the same suite "
                            f"(tasks are matched by suite name and task name)")
-    tasks = [compare_task(k, old, new) for k in common]
+    perplexity = [k for k in common if old.tasks[k].is_perplexity or new.tasks[k].is_perplexity]
+    tasks = [compare_task(k, old, new) for k in common if k not in perplexity]
     suite_changes = [{"suite": s, **row} for s in old.suite_checks if s in new.suite_checks
                      for row in checks_changed(old.suite_checks[s], new.suite_checks[s])]
-    found = regressions(tasks, max_drop)
+    found, possible = regressions(tasks, max_drop, rule)
     inconclusive = [f"{t['suite']}/{t['task']}: {t['match_summary']}" for t in tasks if t["inconclusive"]]
-    return {"old": _model(old), "new": _model(new), "max_drop": max_drop, "confidence": CONFIDENCE,
-            "tasks": tasks, "suite_checks_changed": suite_changes,
+    old_model, new_model = _model(old), _model(new)
+    return {"old": old_model, "new": new_model, "provenance_differences": provenance_differences(old_model, new_model),
+            "max_drop": max_drop, "rule": rule, "confidence": CONFIDENCE,
+            "tasks": tasks, "suite_checks_changed": suite_changes, "possible_regressions": possible,
+            "perplexity_tasks": [_perplexity_row(k, old, new) for k in perplexity],
             "tasks_only_old": [{"suite": s, "task": t} for s, t in old.tasks if (s, t) not in new.tasks],
             "tasks_only_new": [{"suite": s, "task": t} for s, t in new.tasks if (s, t) not in old.tasks],
             "regressions": found, "inconclusive": inconclusive, "strict": strict,

@@ -44,12 +44,21 @@ def _pred(x: Any, text: Any = None) -> str:
     return shown
 
 
+def _prompt(text: Any, room: int = 48) -> str:
+    """What was asked, on one line: its end, where the question usually is."""
+    if not text:
+        return "-"
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= room else "…" + flat[-(room - 1):]
+
+
 def flip_rows(result: dict[str, Any], direction: str, limit: int) -> tuple[list[list[str]], int]:
     rows, hidden = [], 0
     for task in result["tasks"]:
         flips = task[direction]
         for f in flips[:limit]:
-            rows.append([task["suite"], task["task"], str(f["index"]), _pred(f["answer"], f.get("target")),
+            rows.append([task["suite"], task["task"], str(f["index"]), _prompt(f.get("prompt")),
+                         _pred(f["answer"], f.get("target")),
                          _pred(f["old_prediction"], f.get("old_predicted")),
                          _pred(f["new_prediction"], f.get("new_predicted"))])
         hidden += max(0, len(flips) - limit)
@@ -112,17 +121,25 @@ def render(result: dict[str, Any], markdown: bool = False, limit: int = 20) -> s
 
     old, new = result["old"], result["new"]
     parts = [("## " if markdown else "") + "pytest-misalign compare"]
-    parts.append("\n".join(f"{side}: {r['path']} (model {r['model']}, backend {r['backend']}, fingerprint "
-                           f"{r['fingerprint'] or '-'})" + ("  " if markdown else "")
+    parts.append("\n".join(f"{side}: {r['path']} (model {r['model']}, {r['provenance'].get('dtype') or '-'}, backend "
+                           f"{r['backend']}, fingerprint {(r['fingerprint'] or '-')[:16]})" + ("  " if markdown else "")
                            for side, r in (("old", old), ("new", new))))
+    diffs = result.get("provenance_differences") or []
+    parts.append(heading("how the runs differ") + "\n" + ("\n".join(
+        f"  {d['key']}: {d['old']} -> {d['new']}" for d in diffs) if diffs else "  nothing recorded differs "
+                                                                             "(same model, weights, dtype and engine)"))
     parts.append(heading("accuracy on shared items (delta = new - old)") + "\n"
                  + table(delta_rows(result), DELTA_HEADERS))
+    if result.get("perplexity_tasks"):
+        parts.append(heading("perplexity tasks (word perplexity, lower is better)") + "\n" + table(
+            [[p["suite"], p["task"], _f(p["old_word_perplexity"], ".2f"), _f(p["new_word_perplexity"], ".2f")]
+             for p in result["perplexity_tasks"]], ["suite", "task", "old", "new"]))
     for direction, title in (("right_to_wrong", "right -> wrong"), ("wrong_to_right", "wrong -> right")):
         rows, hidden = flip_rows(result, direction, limit)
         if rows:
             more = f"\n... and {hidden} more (see --json)" if hidden else ""
             parts.append(heading(f"{title} ({sum(len(t[direction]) for t in result['tasks'])} items)") + "\n"
-                         + table(rows, ["suite", "task", "index", "answer", "old prediction",
+                         + table(rows, ["suite", "task", "index", "prompt", "answer", "old prediction",
                                         "new prediction"]) + more)
     checks = check_rows(result)
     if checks:
@@ -135,9 +152,24 @@ def render(result: dict[str, Any], markdown: bool = False, limit: int = 20) -> s
         strict = " (--strict: exit 1)" if result.get("strict") else ""
         parts.append(heading(f"INCONCLUSIVE: no shared items{strict}") + "\n"
                      + "\n".join(("- " if markdown else "  ") + r for r in result["inconclusive"]))
-    if result["regressions"]:
-        parts.append(heading(f"REGRESSED beyond max drop {result['max_drop']:g}") + "\n"
-                     + "\n".join(("- " if markdown else "  ") + r for r in result["regressions"]))
-    else:
-        parts.append(f"no accuracy dropped by more than {result['max_drop']:g} on the shared items")
+    parts += _verdict_parts(result, markdown, heading)
     return "\n\n".join(parts) + "\n"
+
+
+def _verdict_parts(result: dict[str, Any], markdown: bool, heading) -> list[str]:
+    """Possible regressions, regressions (or that there are none)."""
+    parts = []
+    bullet = "- " if markdown else "  "
+    if result.get("possible_regressions"):
+        parts.append(heading(f"possible regressions: a point drop beyond {result['max_drop']:g} that the paired "
+                             f"interval does not confirm (not failing; --rule point would)") + "\n"
+                     + "\n".join(bullet + r for r in result["possible_regressions"]))
+    if result["regressions"]:
+        how = "" if result.get("rule") == "point" else " (confirmed by the paired 95% interval)"
+        parts.append(heading(f"REGRESSED beyond max drop {result['max_drop']:g}{how}") + "\n"
+                     + "\n".join(bullet + r for r in result["regressions"]))
+    else:
+        parts.append(f"no confirmed accuracy drop beyond {result['max_drop']:g} on the shared items"
+                     if result.get("rule") != "point" else
+                     f"no accuracy dropped by more than {result['max_drop']:g} on the shared items")
+    return parts

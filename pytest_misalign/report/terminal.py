@@ -1,5 +1,12 @@
-"""The terminal report, rendered from the run model: per suite a check summary, the checks across
-tasks, data sources, subgroup tables and notes; tasks without results; the counts; the gate."""
+"""The terminal report, rendered from the run model: tasks without results, the counts and the gate,
+and per suite either
+
+* by default (compact): one line per task whose checks all passed, a table of the checks that did not
+  pass (value, interval, threshold, status: never hidden; long cells wrap), and the notes about them;
+* with -v: every check of every task, the checks across tasks, data sources, subgroup tables and all
+  notes.
+
+The evidence under each failing test (groups, items) is in pytest's failure section above it."""
 
 from __future__ import annotations
 
@@ -44,8 +51,8 @@ def _width(text: str) -> int:
 # Columns of the task table, in the order they are given up when the table is too wide for the
 # terminal (the dropped ones are named under the table; -v shows everything). Task and check
 # names are wrapped only when the table is still too wide without them.
-_DROPPABLE = ("n", "accuracy [95% Wilson]", "status", "interval")
-_WRAPPABLE = ("task", "check")
+_DROPPABLE = ("n", "accuracy [95% Wilson]")  # the interval and the status are never dropped: they wrap
+_WRAPPABLE = ("task", "check", "interval", "threshold")
 
 
 def fitted_table(rows: list[list[str]], headers: list[str], width: int | None) -> str:
@@ -62,19 +69,36 @@ def fitted_table(rows: list[list[str]], headers: list[str], width: int | None) -
             text = _table(rows, headers)
             dropped.append(name)
     if _width(text) > width:
-        limits = [max(8, width // 5) if h in _WRAPPABLE else None for h in headers]
-        text = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True, maxcolwidths=limits)
+        text = _wrapped(rows, headers, width)
     return text + (f"\n(hidden to fit: {', '.join(dropped)}; -v shows all)" if dropped else "")
+
+
+_FLOORS = {"interval": 16, "threshold": 9}  # narrowest a wrapped column gets: an interval "[0.123, 0.456]" whole
+
+
+def _wrapped(rows: list[list[str]], headers: list[str], width: int) -> str:
+    """The table with its wrappable columns narrowed, widest first, until it fits (task and check names
+    first: an interval is cut last, and never below one "[lo, hi]")."""
+    limits = {h: max([len(h)] + [len(str(r[k])) for r in rows]) for k, h in enumerate(headers) if h in _WRAPPABLE}
+    text = _table(rows, headers)
+    floor = {h: min(limits[h], _FLOORS.get(h, 10)) for h in limits}
+    while _width(text) > width and any(v > floor[h] for h, v in limits.items()):
+        widest = max((h for h in limits if limits[h] > floor[h]), key=lambda h: (h not in _FLOORS, limits[h]))
+        limits[widest] = max(floor[widest], limits[widest] - max(1, _width(text) - width))
+        text = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                        maxcolwidths=[limits.get(h) for h in headers])
+    return text
 
 
 def test_cell(check: CheckModel) -> str:
     return {True: "PASS", False: "FAIL", None: "-"}[check.passed]
 
 
-def _check_cells(check: CheckModel) -> list[str]:
-    interval = (f"[{_fmt(check.interval[0])}, {_fmt(check.interval[1])}] {check.interval_name}"
+def _check_cells(check: CheckModel, named: bool = True) -> list[str]:
+    interval = (f"[{_fmt(check.interval[0])}, {_fmt(check.interval[1])}]" + (f" {check.interval_name}" if named else "")
                 if check.interval and check.interval[0] is not None else "-")
-    return [check.name, _fmt(check.value), interval, check.requirement or "-", check.status_text, test_cell(check)]
+    return [check.name, _fmt(check.value), interval, check.requirement or "-",
+            check.status_text if named else check.status, test_cell(check)]
 
 
 CHECK_HEADERS = ["check", "value", "interval", "threshold", "status", "test"]
@@ -167,14 +191,56 @@ def suite_tables(suite: SuiteModel, width: int | None = None) -> str:
     return "\n\n".join(parts)
 
 
+def _all_pass(task: TaskModel) -> bool:
+    return bool(task.checks) and all(c.status == "pass" for c in task.checks)
+
+
+def passing_line(task: TaskModel) -> str:
+    """`  capitals-mc: all 3 checks pass (accuracy 0.725 [0.574, 0.839])`."""
+    n = len(task.checks)
+    return f"  {task.task}: {'all ' + str(n) + ' checks pass' if n > 1 else 'its check passes'} ({score_cell(task)})"
+
+
+def compact_tables(suite: SuiteModel, width: int | None = None) -> str:
+    """The default report of a suite: passing tasks one line each, the other checks in a table with
+    their intervals and statuses (wrapped to `width`, never dropped), and the notes about them."""
+    parts = []
+    passing = [t for t in suite.tasks if _all_pass(t)]
+    if passing:
+        parts.append("passed:\n" + "\n".join(passing_line(t) for t in passing))
+    rows = []
+    for task in [t for t in suite.tasks if not _all_pass(t)]:
+        for c in [c for c in task.checks if c.status != "pass"] or [None]:
+            cells = _check_cells(c, named=False) if c is not None else ["(no check ran)"] + [""] * 5
+            rows.append(["" if rows and rows[-1][0] in ("", task.task) and _owner(rows) == task.task else task.task]
+                        + cells)
+            rows[-1].append(task.task)  # the owner, dropped below
+    rows += [["(across tasks)"] + _check_cells(c, named=False) + ["(across tasks)"]
+             for c in suite.checks if c.status != "pass"]
+    if rows:
+        parts.append(fitted_table([r[:-1] for r in rows], ["task"] + CHECK_HEADERS, width))
+    return "\n\n".join(parts)
+
+
+def _owner(rows: list[list[str]]) -> str:
+    return rows[-1][-1] if rows else ""
+
+
 def unscored_lines(unscored: Iterable[tuple[str, UnscoredModel]]) -> list[str]:
     """Tasks without results, with why: skipped (no model, data unavailable) or errored."""
     rows = sorted(unscored, key=lambda su: (su[1].status, su[0], su[1].task))
     if not rows:
         return []
     lines = [f"tasks not scored ({len(rows)}):"]
+    grouped: dict[tuple[str, str], list[str]] = {}  # (status, reason) -> tasks: each reason once
     for suite, u in rows:
-        lines.append(f"  {u.status.upper():8} {suite}::{u.task}: {u.reason.splitlines()[0]}")
+        grouped.setdefault((u.status, u.reason.strip()), []).append(f"{suite}::{u.task}")
+    for (status, reason), tasks in grouped.items():
+        text = reason.splitlines()
+        where = tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks ({', '.join(tasks[:3])}" + (
+            ", ...)" if len(tasks) > 3 else ")")
+        lines.append(f"  {status.upper():8} {where}: {text[0]}")
+        lines += [f"  {x.strip()}" for x in text[1:] if x.strip().startswith("fix:")]  # the fix, never cut
     return lines
 
 
@@ -188,9 +254,10 @@ def gate_line(run: RunModel) -> str:
             + ("; inconclusive, degenerate and skipped also fail" if run.strict else ""))
 
 
-def report_lines(run: RunModel, width: int | None, notices: list[str] = ()) -> list[tuple[str, dict]]:
+def report_lines(run: RunModel, width: int | None, notices: list[str] = (), verbose: bool = True
+                 ) -> list[tuple[str, dict]]:
     """The report as (line, markup) pairs: header (and `notices`, e.g. the result cache's status), one
-    block per suite, unscored tasks, counts, gate."""
+    block per suite (compact unless `verbose`), unscored tasks, counts, gate."""
     out: list[tuple[str, dict]] = []
     if run.model is not None:
         out += [(line, {}) for line in model_header(run.model)]
@@ -198,9 +265,14 @@ def report_lines(run: RunModel, width: int | None, notices: list[str] = ()) -> l
     for suite in run.suites:
         if not (suite.tasks or suite.checks):
             continue
-        out += [("", {}), (f"suite {suite.suite} ({suite.path})", {"bold": True}), (suite_tables(suite, width), {})]
+        body = suite_tables(suite, width) if verbose else compact_tables(suite, width)
+        out += [("", {}), (f"suite {suite.suite} ({suite.path})", {"bold": True}), (body, {})]
     lines = unscored_lines((s.suite, u) for s in run.suites for u in s.unscored)
     if lines:
         out += [("", {})] + [(line, {"yellow": True}) for line in lines]
     out += [("", {}), (status_line(run.summary(), run.gate, run.strict), {}), (gate_line(run), {})]
+    if run.model is None and any(u.reason.startswith("no model configured") for s in run.suites for u in s.unscored):
+        out.append(("no model was given, so nothing was evaluated and this run passes vacuously: pass "
+                     "--misalign-model=NAME; a release gate should also pass --misalign-strict, which fails such a run",
+                     {"yellow": True, "bold": True}))
     return out

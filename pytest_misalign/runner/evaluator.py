@@ -81,6 +81,7 @@ class TaskRecord:
     seconds: float
     checks: dict[str, CheckResult] = field(default_factory=dict)  # by test name, in run order
     run: "SequentialRun | None" = None  # the sequential gate's state (`--misalign-gate=sequential`)
+    all_cached: bool = False  # every request came from the result cache (its seconds time nothing)
 
 
 class Evaluator:
@@ -175,9 +176,11 @@ class Evaluator:
             _close(progress, "interrupted")
             raise
         cached = backend.stats.get("cache_hits")
-        _close(progress, run.stop_text() if run is not None and run.n_scored < run.n else "",
-               from_cache=cached - hits if hits is not None and cached is not None else None)
-        self.records[task.key] = TaskRecord(outcome, time.perf_counter() - start, run=run)
+        from_cache = cached - hits if hits is not None and cached is not None else None
+        _close(progress, run.stop_text() if run is not None and run.n_scored < run.n else "", from_cache=from_cache)
+        requests = getattr(progress, "n_requests", None)
+        self.records[task.key] = TaskRecord(outcome, time.perf_counter() - start, run=run,
+                                            all_cached=bool(from_cache and requests and from_cache >= requests))
         return outcome
 
     def _sequential_run(self, task: PreparedTask):

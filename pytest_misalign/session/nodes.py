@@ -34,13 +34,27 @@ class _PlainErrors:
 
     def repr_failure(self, excinfo, *args, **kwargs):
         if isinstance(excinfo.value, MisalignError):
-            return str(excinfo.value)
+            return _once(self, str(excinfo.value))
         return super().repr_failure(excinfo, *args, **kwargs)
 
     def _repr_failure_py(self, excinfo, *args, **kwargs):
         if isinstance(excinfo.value, MisalignError):
-            return str(excinfo.value)
+            return _once(self, str(excinfo.value))
         return super()._repr_failure_py(excinfo, *args, **kwargs)
+
+
+_SHOWN = pytest.StashKey[dict]()
+SAME_ERROR = "the same error as "
+
+
+def _once(node, text: str) -> str:
+    """An error in full the first time; after that (a misspelled model fails every test alike) one
+    line pointing at the first node that showed it."""
+    shown = node.config.stash.setdefault(_SHOWN, {})
+    first = shown.setdefault(text, node.nodeid)
+    if first == node.nodeid:
+        return text
+    return f"{SAME_ERROR}{first} (above)"
 
 
 def _register_markers(config: pytest.Config, markers: list[str], where: str) -> None:

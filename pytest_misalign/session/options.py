@@ -38,7 +38,7 @@ OPTIONS = [
     ("max-drop", "0.02", "largest allowed accuracy drop against the baseline (per task: regression.max_drop)"),
     ("data-dir", None, "serve hub datasets (`data.hf`) from local files here: `hf.local`, or "
                        "<path>/<name>/<split>.jsonl"),
-    ("show-items", "3", "under a failing check, show up to N of the items that failed (wrong items of the "
+    ("show-items", "2", "under a failing check, show up to N of the items that failed (wrong items of the "
                         "worst group, flipped pairs, inconsistent variants); 0 turns it off"),
     ("cache-dir", None, "where converted models and scored results are cached (default: ~/.cache/pytest-misalign); "
                         "created private (0700)"),
@@ -77,9 +77,18 @@ def _model_args(config: pytest.Config) -> dict:
     from ..backends.model_args import ModelArgsError, parse_model_args
 
     try:
-        return parse_model_args(get(config, "model-args"))
+        args = parse_model_args(get(config, "model-args"))
     except ModelArgsError as exc:
         raise pytest.UsageError(f"--misalign-model-args: {exc}") from None
+    for key, option in _OWN_OPTIONS.items():  # settings the plugin owns: one usage error, not a failed test each
+        if key in args:
+            raise pytest.UsageError(f"--misalign-model-args: {key} is set with {option}, not as an engine argument "
+                                    f"(e.g. {option}={args[key]})")
+    return args
+
+
+_OWN_OPTIONS = {"dtype": "--misalign-dtype", "torch_dtype": "--misalign-dtype", "device": "--misalign-device",
+                "trust_remote_code": "--misalign-trust-remote-code"}
 
 
 def _check_backend(config: pytest.Config, model_config: ModelConfig) -> None:

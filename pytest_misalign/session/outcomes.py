@@ -62,12 +62,22 @@ class OutcomeTracker:
         if not self.broken:
             return
         terminalreporter.write_sep("=", "misalign: broken setup", red=True, bold=True)
-        for nodeid, line in list(self.broken.items())[:10]:
-            terminalreporter.write_line(f"ERROR {nodeid}: {line}")
-        if len(self.broken) > 10:
-            terminalreporter.write_line(f"... and {len(self.broken) - 10} more")
+        for line, nodes in _by_error(self.broken).items():  # each distinct error once, with where it struck
+            where = nodes[0] if len(nodes) == 1 else f"{len(nodes)} tests ({', '.join(nodes[:3])}" + (
+                ", ...)" if len(nodes) > 3 else ")")
+            terminalreporter.write_line(f"ERROR {where}: {line}")
         terminalreporter.write_line(f"exit code {EXIT_BROKEN_SETUP}: fix the pipeline (model, backend, suite or data); "
                                     "these errors say nothing about the model's capabilities")
+
+
+def _by_error(broken: dict[str, str]) -> dict[str, list[str]]:
+    """{error line: the nodes it struck}; a repeat ("the same error as X (above)") goes under X's line."""
+    grouped: dict[str, list[str]] = {}
+    for node, line in broken.items():
+        if line.startswith("the same error as ") and line.endswith(" (above)"):
+            line = broken.get(line[len("the same error as "):-len(" (above)")], line)
+        grouped.setdefault(line, []).append(node)
+    return grouped
 
 
 def _first_line(report) -> str:

@@ -155,11 +155,14 @@ class TerminalSink(Sink):
         self._col: int | None = None  # column where the live bar starts
 
     def _isatty(self) -> bool:
+        """Whether pytest's terminal is a TTY -- asked with capturing suspended: the sink is made
+        inside the first test that scores, when fd 1 points at pytest's capture file."""
         stream = getattr(self.tw, "_file", None) or sys.__stdout__
-        try:
-            return bool(stream.isatty())
-        except (AttributeError, ValueError):
-            return False
+        with self._uncaptured():
+            try:
+                return bool(stream.isatty())
+            except (AttributeError, ValueError):
+                return False
 
     def _uncaptured(self):
         capman = self.config.pluginmanager.getplugin("capturemanager")

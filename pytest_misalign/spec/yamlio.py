@@ -171,7 +171,8 @@ def _decode(path: Path, raw: bytes) -> str:
 
 
 def looks_like_suite(path: Path, *, named: bool = False) -> bool:
-    """Collection's test: a YAML file is a suite when it is a mapping with top-level `suite` and `tasks`.
+    """Collection's test: a YAML file is a suite when it is a mapping with top-level `suite` and `tasks`
+    (or one of them and a near miss of the other: a typo is reported, not dropped).
 
     Any other YAML (CI configs, ...) is not ours and is ignored, whatever is wrong with it; a file
     that cannot be loaded but reads like a suite (`suite:` and `tasks:` at the start of lines), or
@@ -183,7 +184,7 @@ def looks_like_suite(path: Path, *, named: bool = False) -> bool:
     except OSError:
         return False
     try:
-        if b"suite" not in raw or b"tasks" not in raw:
+        if b"suite" not in raw and b"tasks" not in raw:
             if not raw.startswith(_WIDE_BOMS) and not named:
                 return False  # cannot be a suite: no need to parse it
         digest = hashlib.sha256(raw).hexdigest()
@@ -196,12 +197,23 @@ def looks_like_suite(path: Path, *, named: bool = False) -> bool:
                 _remember(key, exc, len(raw))
             return ours
         data = doc.data
-        ours = isinstance(data, dict) and "suite" in data and "tasks" in data
+        ours = named or (isinstance(data, dict) and _suite_keys(data))
         if ours:
             _remember(key, doc, len(raw))
         return ours
     except Exception:  # noqa: BLE001 - never let a stray YAML file break collection
         return False
+
+
+def _suite_keys(data: dict) -> bool:
+    """`suite` and `tasks` at the top, or one of them and a near miss of the other (`task:`, `suites:`):
+    a suite with a typo is ours, so that its error is shown instead of the file silently dropped."""
+    import difflib
+
+    keys = [k for k in data if isinstance(k, str)]
+    has = {want: want in keys or bool(difflib.get_close_matches(want, keys, n=1, cutoff=0.75))
+           for want in ("suite", "tasks")}
+    return ("suite" in keys or "tasks" in keys) and all(has.values())
 
 
 _SUITE_KEY = re.compile(rb"^[\"']?suite[\"']?[ \t]*:", re.MULTILINE)

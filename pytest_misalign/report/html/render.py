@@ -92,8 +92,14 @@ def check_row(task: str, check: dict[str, Any]) -> str:
                        f' data-status="{esc(model.status)}" data-passed="{str(model.passed is True).lower()}"')
 
 
+def _failing(check: dict[str, Any]) -> bool:
+    return check.get("passed") is False
+
+
 def checks_table(suite: dict[str, Any]) -> str:
-    rows = [check_row(task, c) for task, c in _all_checks(suite)]
+    """Every check of the suite, the failing ones first."""
+    checks = _all_checks(suite)
+    rows = [check_row(task, c) for task, c in sorted(checks, key=lambda tc: not _failing(tc[1]))]
     headers = ["task", "check", "value", "interval", "threshold", "status", "result", "notes"]
     return _table(headers, rows, "checks")
 
@@ -107,7 +113,8 @@ def _items(task: dict[str, Any]) -> str:
 def tasks_table(suite: dict[str, Any]) -> str:
     rows = [_row([_td(esc(t["task"])), _td(_items(t), "num"), _td(str(t["correct"]), "num"),
                   _td(fmt(t.get("accuracy")), "num"), _td(esc(t.get("metric"))),
-                  _td(esc((t.get("data") or {}).get("source")), "notes"), _td(fmt(t.get("seconds"), 1), "num")],
+                  _td(esc((t.get("data") or {}).get("source")), "notes"),
+                  _td("cached" if t.get("all_from_cache") else fmt(t.get("seconds"), 1), "num")],
                  f' class="task" data-task="{esc(t["task"])}"') for t in suite.get("tasks", [])]
     return _table(["task", "items", "correct", "accuracy", "metric", "data", "seconds"], rows, "tasks")
 
@@ -122,21 +129,28 @@ def group_table(task: str, check: dict[str, Any], rows: list[view.GroupRow]) -> 
     return _table(["group", "n", "correct", "accuracy", conf], body, "groups")
 
 
-def grouped_check(task: dict[str, Any], check: dict[str, Any]) -> str:
-    rows = view.group_rows(task, check)
-    threshold, label = view.threshold_line(check, rows)
-    title = f"{task['task']} · {check['name']}: group accuracy"
-    parts = [f'<figure class="forest" data-check="{esc(check["name"])}">'
-             f'{plots.forest_plot(rows, threshold, label, title)}</figure>', group_table(task["task"], check, rows)]
-    paired = view.paired_rows(check)
-    if paired:
-        limits = [float(check["max"]), -float(check["max"])] if check.get("max") is not None else []
-        svg = plots.interval_plot(paired, limits, f"±max {check['max']:g}" if limits else "",
-                                  f"{task['task']} · {check['name']}: paired gaps", "difference in accuracy "
-                                  "over counterfactual pairs (paired Newcombe interval)")
-        parts.append(f'<figure class="paired" data-check="{esc(check["name"])}">{svg}</figure>')
-        parts.append(paired_table(task["task"], check, paired))
-    return f'<h4>{esc(task["task"])} · {esc(check["name"])}</h4><div class="plots">{"".join(parts)}</div>'
+def grouped_check(task: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """One grouping of a task (the checks sharing a `by`): one forest plot of its groups, the checks'
+    thresholds on it where they are group accuracies, and each paired gap's plot; collapsed unless a
+    check on it failed."""
+    by, names = checks[0]["by"], ", ".join(c["name"] for c in checks)
+    rows = view.group_rows(task, checks[0])
+    threshold, label = view.threshold_line(checks, rows)
+    title = f"{task['task']} by {by}: group accuracy"
+    parts = [f'<figure class="forest" data-by="{esc(by)}" data-check="{esc(names)}">'
+             f'{plots.forest_plot(rows, threshold, label, title)}</figure>', group_table(task["task"], checks[0], rows)]
+    for check in checks:
+        paired = view.paired_rows(check)
+        if paired:
+            limits = [float(check["max"]), -float(check["max"])] if check.get("max") is not None else []
+            svg = plots.interval_plot(paired, limits, f"±max {check['max']:g}" if limits else "",
+                                      f"{task['task']} · {check['name']}: paired gaps", "difference in accuracy "
+                                      "over counterfactual pairs (paired Newcombe interval)")
+            parts.append(f'<figure class="paired" data-check="{esc(check["name"])}">{svg}</figure>')
+            parts.append(paired_table(task["task"], check, paired))
+    opened = " open" if any(_failing(c) for c in checks) else ""
+    return (f'<details class="grouping"{opened}><summary>{esc(task["task"])} by {esc(by)} '
+            f'<span class="notes">({esc(names)})</span></summary><div class="plots">{"".join(parts)}</div></details>')
 
 
 def paired_table(task: str, check: dict[str, Any], rows: list[view.IntervalRow]) -> str:
@@ -161,10 +175,10 @@ def suite_section(suite: dict[str, Any]) -> str:
              f'<h2>suite {esc(suite["suite"])} <span class="notes">{esc(suite["path"])} · sha256 '
              f'{esc((suite.get("sha256") or "")[:12])}</span></h2>',
              "<h3>Tasks</h3>", tasks_table(suite), unscored_table(suite), "<h3>Checks</h3>", checks_table(suite)]
-    grouped = [(t, c) for t in suite.get("tasks", []) for c in view.grouped_checks(t)]
+    grouped = [(t, cs) for t in suite.get("tasks", []) for cs in view.groupings(t)]
     if grouped:
         parts.append("<h3>Groups</h3>")
-        parts.extend(grouped_check(t, c) for t, c in grouped)
+        parts.extend(grouped_check(t, cs) for t, cs in grouped)
     parts.append(calibration_section(suite))
     parts.append("</section>")
     return "".join(parts)
@@ -194,12 +208,26 @@ def baseline_section(results: dict[str, Any]) -> str:
             f'<div class="plots"><figure class="baseline">{svg}</figure></div>{table}</section>')
 
 
+def failures_section(results: dict[str, Any]) -> str:
+    """What the page opens on: every failing check, across suites, with its numbers."""
+    rows = [check_row(f"{s['suite']} / {task}", c) for s in results.get("suites", [])
+            for task, c in _all_checks(s) if _failing(c)]
+    if not rows:
+        return '<section id="failures"><h2>No check failed</h2></section>'
+    return (f'<section id="failures"><h2>Failed checks ({len(rows)})</h2>'
+            + _table(["suite / task", "check", "value", "interval", "threshold", "status", "result", "notes"],
+                     rows, "checks failures") + "</section>")
+
+
 def render(results: dict[str, Any]) -> str:
-    """The whole page: one self-contained HTML document."""
+    """The whole page: one self-contained HTML document; the failures first, then the suites (those
+    with a failing check first), the item browser collapsed."""
     model = (results.get("model") or {}).get("name", "")
-    body = [header(results), "<main>", baseline_section(results)]
-    body += [suite_section(s) for s in results.get("suites", [])]
-    body += [items_section(results), "</main>"]
+    suites = sorted(results.get("suites", []), key=lambda s: not any(_failing(c) for _, c in _all_checks(s)))
+    body = [header(results), "<main>", failures_section(results), baseline_section(results)]
+    body += [suite_section(s) for s in suites]
+    body += ['<details id="items-browser"><summary>Items (browse and filter)</summary>', items_section(results),
+             "</details>", "</main>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>pytest-misalign report · {esc(model)}</title><style>{CSS}</style></head>"

@@ -42,16 +42,17 @@ def group_rows(task: dict[str, Any], check: dict[str, Any]) -> list[GroupRow]:
     return rows
 
 
-def threshold_line(check: dict[str, Any], rows: list[GroupRow]) -> tuple[float | None, str]:
-    """Where a forest plot draws its threshold: the floor of `group_accuracy`, or for `gap` the best
-    group's accuracy minus the largest allowed gap."""
-    if check.get("check") == "group_accuracy" and check.get("min") is not None:
-        return float(check["min"]), f"min {check['min']:g}"
-    if check.get("check") == "gap" and check.get("max") is not None and rows:
-        best = max(r.accuracy for r in rows)
-        return best - float(check["max"]), f"best − max gap {check['max']:g}"
-    if check.get("min") is not None:
-        return float(check["min"]), f"min {check['min']:g}"
+def threshold_line(checks: list[dict[str, Any]], rows: list[GroupRow]) -> tuple[float | None, str]:
+    """Where a grouping's forest plot (group accuracies) draws a threshold: the floor of its
+    `group_accuracy`, else for a `gap` the best group's accuracy minus the largest allowed gap. Other
+    checks' thresholds (consistency, calibration...) are not accuracies: not drawn."""
+    for check in checks:
+        if check.get("check") == "group_accuracy" and check.get("min") is not None:
+            return float(check["min"]), f"min {check['min']:g}"
+    for check in checks:
+        if check.get("check") == "gap" and check.get("max") is not None and rows:
+            best = max(r.accuracy for r in rows)
+            return best - float(check["max"]), f"best − max gap {check['max']:g}"
     return None, ""
 
 
@@ -74,6 +75,14 @@ def grouped_checks(task: dict[str, Any]) -> list[dict[str, Any]]:
     if task.get("metric") == "perplexity":  # its groups have perplexities, not accuracies
         return []
     return [c for c in task.get("checks", []) if c.get("by") and c["by"] in task.get("groups", {})]
+
+
+def groupings(task: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """The task's grouped checks, one list per grouping field (`by`): one plot each."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for check in grouped_checks(task):
+        by.setdefault(check["by"], []).append(check)
+    return list(by.values())
 
 
 def baseline_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
