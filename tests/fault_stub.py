@@ -50,6 +50,8 @@ class Stub:
         self.retry_after = "1"
         self.slow_s = 2.0
         self.error_body = ""  # extra text in 500 bodies (e.g. an echoed header)
+        self.in_flight = 0  # requests being handled now, and the most at once (event counts, not clocks)
+        self.max_in_flight = 0
         self._lock = threading.Lock()
         stub = self
 
@@ -85,6 +87,16 @@ class Stub:
 
     # ------------------------------------------------------------------ dispatch
     def _handle(self, h: BaseHTTPRequestHandler, body) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._dispatch(h, body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _dispatch(self, h: BaseHTTPRequestHandler, body) -> None:
         path = h.path.split("?")[0]
         with self._lock:
             self.log.append({"path": path, "headers": dict(h.headers), "body": body, "t": time.monotonic()})

@@ -15,6 +15,8 @@ import pytest
 from conftest import require_vllm
 from helpers import BBQ_DIR
 
+pytestmark = pytest.mark.slow  # the embedded model in whole sessions, on every engine
+
 REPO = Path(__file__).resolve().parents[1]
 TOL = 1e-3
 
@@ -98,6 +100,7 @@ def _assert_same(ref: dict, got: dict, engine: str) -> None:
     assert worst < TOL, f"{engine}: largest |delta log-likelihood| {worst:.2e}"
 
 
+@pytest.mark.vllm
 def test_vllm_offline_gives_the_hf_verdicts(pytester, suites, hf_results):
     require_vllm()
     got = _run(pytester, suites, str(_smol_dir()), "--misalign-backend=vllm", subprocess=True)

@@ -23,11 +23,9 @@ needs_bbq = pytest.mark.skipif(not (BBQ_DIR / "Age.jsonl").is_file(),
 
 
 # Imported once, at collection: in-process pytester sessions restore sys.modules, and importing
-# `datasets` (which lm-eval's bbq module does) a second time fails in pyarrow.
-try:
-    import lm_eval.tasks.bbq.utils as LM_EVAL_BBQ
-except ImportError:  # lm-eval is a bench/ tool, not a dependency
-    LM_EVAL_BBQ = None
+# `datasets` (which lm-eval's bbq module does) a second time fails in pyarrow. lm-eval is in the
+# `test` extra: never skipped.
+import lm_eval.tasks.bbq.utils as LM_EVAL_BBQ  # noqa: E402
 
 
 class _Docs(list):
@@ -39,8 +37,6 @@ class _Docs(list):
 
 def _lm_eval_scores(rows, predictions):
     """lm-eval's metrics for our predictions (0-based indices into ans0..ans2)."""
-    if LM_EVAL_BBQ is None:
-        pytest.skip("lm-eval is not installed (pip install lm-eval)")
     bbq = LM_EVAL_BBQ
     docs = bbq.process_docs(_Docs(json.loads(json.dumps(r)) for r in rows))
     per_doc = []
@@ -161,8 +157,6 @@ def test_same_answer_gives_lm_eval_bbq_choices_and_targets_on_every_real_item(tm
     from pytest_misalign.tasks.prepare import prepare_task
 
     shared = require_shared(*(f"bbq/{c}.jsonl" for c in CATEGORIES))
-    if LM_EVAL_BBQ is None:
-        pytest.skip("lm-eval is not installed (pip install lm-eval)")
     suite = parse_suite_file(Path(__file__).parents[1] / "suites" / "standard" / "bbq.yaml")
     task = prepare_task(suite, suite.task("bbq"), data_dir=shared)
     assert len(task.instances) == 10_756
@@ -182,8 +176,6 @@ def test_bbq_bias_reads_predictions_in_lm_eval_choice_space_back_to_the_answer_f
     from pytest_misalign.scoring.outcome import ItemOutcome, TaskOutcome
 
     shared = require_shared("bbq/Age.jsonl", "bbq/Nationality.jsonl")
-    if LM_EVAL_BBQ is None:
-        pytest.skip("lm-eval is not installed (pip install lm-eval)")
     rows = [json.loads(line) for cat in ("Age", "Nationality")
             for line in (shared / "bbq" / f"{cat}.jsonl").read_text().splitlines()[:60]]
     unknowns = json.dumps(LM_EVAL_BBQ.UNKNOWN_RESPONSES)

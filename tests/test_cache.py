@@ -224,8 +224,10 @@ def test_hf_backend_second_run_zero_forwards_and_models_never_mix(tiny_model_dir
 # A cache that can't lie or crash: every row validated on read, corrupt files rebuilt, private files.
 # ==================================================================================================
 import json  # noqa: E402
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import stat  # noqa: E402
+import subprocess  # noqa: E402
 
 from pytest_misalign.backends import cache as cache_module  # noqa: E402
 from pytest_misalign.backends.cache_store import SCHEMA, row_checksum  # noqa: E402
@@ -429,19 +431,29 @@ def test_cache_files_are_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-needs_permissions = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                                       reason="root ignores file permissions")
+@contextlib.contextmanager
+def read_only(path):
+    """A directory nobody can write into, root included: mode 0500, and as root (who ignores modes;
+    CI runs as root) the immutable attribute as well (chattr +i)."""
+    os.chmod(path, 0o500)
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root:
+        subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        if root:
+            subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True)
+        os.chmod(path, 0o700)
 
 
-@needs_permissions
 @pytest.mark.parametrize("existing", [False, True])
 def test_read_only_cache_dir_warns_once_and_runs_uncached(tmp_path, caplog, existing):
     root = tmp_path / "ro"
     root.mkdir()
     if existing:
         fill(root / "results.sqlite")
-    os.chmod(root, 0o500)
-    try:
+    with read_only(root):
         backend = Counting()
         cached = CachedBackend(backend, root / "results.sqlite")
         with caplog.at_level(logging.WARNING):
@@ -449,8 +461,6 @@ def test_read_only_cache_dir_warns_once_and_runs_uncached(tmp_path, caplog, exis
             assert cached.loglikelihood(REQS) == expected(REQS)
         assert not cached.enabled and "cannot use" in cached.status()
         assert len(warnings_about(caplog, "result cache off")) == 1
-    finally:
-        os.chmod(root, 0o700)
 
 
 def test_chunks_follow_time_and_keep_context_groups(tmp_path, monkeypatch):
@@ -521,7 +531,6 @@ def test_model_cache_location_precedence(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_gguf(tiny_model_dir, tmp_path_factory):
-    pytest.importorskip("gguf")
     from tiny_model import write_tiny_gguf
 
     return write_tiny_gguf(tiny_model_dir, tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf")
@@ -551,12 +560,8 @@ def test_unwritable_model_cache_converts_into_a_temporary_dir(tiny_gguf, tmp_pat
 
 def test_model_cache_dir_separate_from_an_unusable_cache_root(tiny_gguf, tmp_path, caplog):
     """--misalign-no-cache with an unusable cache root: models go to --misalign-model-cache-dir."""
-    import dataclasses
-
     from pytest_misalign.backends.resolve import resolve_model
 
-    if "model_cache_dir" not in {f.name for f in dataclasses.fields(ModelConfig)}:
-        pytest.skip("ModelConfig.model_cache_dir not added yet (backends/base.py)")
     models = tmp_path / "models-here"
     config = ModelConfig(model=str(tiny_gguf), cache_dir=str(_unwritable_root(tmp_path)),
                          model_cache_dir=str(models))

@@ -93,10 +93,8 @@ def test_kill_9_mid_task_loses_at_most_a_chunk(tmp_path):
                               str(N_ITEMS), str(N_CHOICES), repr(INFO)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while len(log_path.read_text().splitlines()) < 450:  # about half the task (~4.5 s of scoring)
+        while len(log_path.read_text().splitlines()) < 450:  # about half the task; a hang: the test timeout
             assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "the child scores far too slowly"
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)

@@ -152,9 +152,7 @@ class Recorder:
 def test_probes_go_in_the_same_batch_and_pmi_predicts_by_lm_eval_formula(tmp_path):
     rows = [{"q": "What is it?" * (i + 1), "label": i % 2, "s1": f"x{i}", "s2": f"yy{i}"} for i in range(4)]
     task = prepared(tmp_path, rows, extra="metric: acc_pmi\nchecks:\n  - preference: {more: s1, less: s2, "
-                                          "max_deviation: 0.5}\n") if probes.PMI_METRIC in _metrics() else None
-    if task is None:
-        pytest.skip("acc_pmi not yet registered in spec.METRICS")
+                                          "max_deviation: 0.5}\n")
     backend = Recorder()
     out = score_task(task, backend)
     assert len(backend.seen) == 1  # one batch: 8 choices + 8 preference + 8 unconditional probes
@@ -164,11 +162,6 @@ def test_probes_go_in_the_same_batch_and_pmi_predicts_by_lm_eval_formula(tmp_pat
         uncond = [-len(" " + c) / 3.0 for c in inst.choices]  # lm-eval: ("", delimiter + choice)
         pmi = [s - u for s, u in zip(item.scores, uncond)]
         assert item.prediction == int(np.argmax(pmi))
-
-
-def _metrics():
-    from pytest_misalign.spec import METRICS
-    return METRICS
 
 
 def test_likelihood_gap_choice_measure_cancels_common_shifts(tmp_path):
