@@ -103,8 +103,9 @@ def by_group(task: PreparedTask, field: str, values: dict[str, float]) -> np.nda
 
 # -------------------------------------------------------------------------- cases, by check kind
 def accuracy_case(n: int, p: float = 0.6, *, min: float | None = 0.6, max: float | None = None,
-                  name: str = "accuracy floor") -> Case:
-    bounds = ", ".join(f"{k}: {v}" for k, v in (("min", min), ("max", max)) if v is not None)
+                  name: str = "accuracy floor", confidence: float | None = None) -> Case:
+    bounds = ", ".join(f"{k}: {v}" for k, v in (("min", min), ("max", max), ("confidence", confidence))
+                       if v is not None)
     task = make_task(mc_rows(n), MC + f"checks:\n  - accuracy: {{{bounds}}}\n")
     return Case(name, f"p={p:g}", task, bernoulli_draw(task, np.full(n, p)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -10,8 +11,10 @@ _WS = re.compile(r"\s+")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def normalize(text: str) -> str:
-    """Case-, whitespace- and accent-insensitive form used by `exact` and `contains`."""
+    """Case-, whitespace- and accent-insensitive form used by `exact` and `contains` (answers and
+    choices repeat across items and looks: cached)."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _WS.sub(" ", stripped).strip().casefold()

@@ -29,7 +29,10 @@ way (the grid readout alone adds up to 2/breaks).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,16 +58,37 @@ def _grid(breaks: int) -> np.ndarray:
     return m[(m >= 0) & (m <= 1)]
 
 
-def _predmix_bets(x: np.ndarray, alpha: float) -> np.ndarray:
-    """Untruncated predictable bets, op for op as confseq's `lambda_predmix_eb` (defaults)."""
-    t = np.arange(1, x.size + 1)
-    mu_hat = np.minimum((0.5 + np.cumsum(x)) / (t + 1), 1)
-    sigma2 = (0.25 + np.cumsum(np.power(x - mu_hat, 2))) / (t + 1)
-    sigma2_prev = np.append(0.25, sigma2[:-1])
+def _predmix_bets(x: np.ndarray, alpha: float, state: "_Bets") -> np.ndarray:
+    """Untruncated predictable bets, op for op as confseq's `lambda_predmix_eb` (defaults), for the
+    observations after the `state.t` already seen. The running sums continue from the state (a
+    cumulative sum resumed from its last value adds in the same order as one over the whole
+    stream), so any chunking of a stream gives the bets of the whole stream exactly."""
+    t = np.arange(state.t + 1, state.t + x.size + 1)
+    mu_hat = np.minimum((0.5 + np.cumsum(np.append(state.sum_x, x))[1:]) / (t + 1), 1)
+    sigma2 = (0.25 + np.cumsum(np.append(state.sum_sq, np.power(x - mu_hat, 2)))[1:]) / (t + 1)
+    sigma2_prev = np.append(state.sigma2, sigma2[:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.sqrt(2 * np.log(1 / alpha) / (t * np.log(1 + t) * sigma2_prev))
     lam[np.isnan(lam)] = 0
     return lam
+
+
+@dataclass
+class _Bets:
+    """The running sums behind the predictable bets after t observations."""
+
+    t: int = 0
+    sum_x: float = 0.0  # Σ x_i
+    sum_sq: float = 0.0  # Σ (x_i − μ̂_i)²
+    sigma2: float = 0.25  # σ̂²_t (the prior before any observation)
+
+    def advance(self, x: np.ndarray) -> None:
+        t = np.arange(self.t + 1, self.t + x.size + 1)
+        sums = np.cumsum(np.append(self.sum_x, x))[1:]
+        mu_hat = np.minimum((0.5 + sums) / (t + 1), 1)
+        squares = np.cumsum(np.append(self.sum_sq, np.power(x - mu_hat, 2)))[1:]
+        self.t, self.sum_x, self.sum_sq = int(t[-1]), float(sums[-1]), float(squares[-1])
+        self.sigma2 = float((0.25 + squares[-1]) / (t[-1] + 1))
 
 
 def _capital(diff, lam, trunc, positive, carry):
@@ -87,42 +111,77 @@ def _capital(diff, lam, trunc, positive, carry):
     return mult
 
 
-def _capital_blocks(x, alpha, theta, trunc_scale, grid):
-    """Yield the hedged capital max(θK⁺, (1−θ)K⁻) block by block over time. A factor can be 0
-    (trunc_scale = 1); 0·∞ (after an overflow) then gives NaN, which confseq reads as 0."""
-    with np.errstate(divide="ignore"):
-        trunc_pos, trunc_neg = trunc_scale / grid, trunc_scale / (1 - grid)
-    lam_pos = _predmix_bets(x, alpha * theta) if theta > 0 else None
-    lam_neg = _predmix_bets(x, alpha * (1 - theta)) if theta < 1 else None
-    carry_pos, carry_neg = np.ones(grid.size), np.ones(grid.size)
-    rows = max(1, BLOCK_ELEMENTS // grid.size)
-    for s in range(0, x.size, rows):
-        diff, parts = x[s:s + rows, None] - grid[None, :], []
-        if lam_pos is not None:
-            k_pos = _capital(diff, lam_pos[s:s + rows], trunc_pos, True, carry_pos)
-            carry_pos = k_pos[-1].copy()
-            parts.append(k_pos)
-        if lam_neg is not None:
-            k_neg = _capital(diff, lam_neg[s:s + rows], trunc_neg, False, carry_neg)
-            carry_neg = k_neg[-1].copy()
-            parts.append(k_neg)
-        for k in parts:  # NaN, once there, persists down its column: the last row tells
-            if np.isnan(k[-1]).any():
-                k[np.isnan(k)] = 0.0
-        if len(parts) == 1:
-            yield parts[0]
-        else:
-            parts[0] *= theta
-            parts[1] *= 1 - theta
-            yield np.maximum(parts[0], parts[1], out=parts[0])
-
-
 def _readout(inside: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Smallest and largest grid point in the set at each time ((0, 1) when it is empty)."""
     hit = inside.any(axis=1)
     first = inside.argmax(axis=1)
     last = inside.shape[1] - 1 - inside[:, ::-1].argmax(axis=1)
     return np.where(hit, grid[first], 0.0), np.where(hit, grid[last], 1.0)
+
+
+class HedgedStream:
+    """The hedged sequence fed chunk by chunk: after `extend` with consecutive chunks of a stream,
+    `last` and `intersection` are exactly what `hedged_cs` gives on the whole stream (its last
+    interval, and the running intersection's), at O(chunk × grid) per chunk instead of
+    O(stream × grid). The sequential gate looks after every chunk of a task; this keeps a look's
+    cost independent of how many items came before it."""
+
+    def __init__(self, confidence: float = 0.95, theta: float = 0.5, trunc_scale: float = 0.5,
+                 breaks: int = 1000):
+        self.alpha = 1.0 - check_confidence(confidence)
+        _check_hedge(theta, trunc_scale, breaks)
+        self.theta, self.breaks = float(theta), int(breaks)
+        self.grid = _grid(self.breaks)
+        with np.errstate(divide="ignore"):
+            self._trunc = (trunc_scale / self.grid, trunc_scale / (1 - self.grid))
+        self._bets = _Bets()
+        self._carry = [np.ones(self.grid.size), np.ones(self.grid.size)]  # K⁺, K⁻ at the last time
+        self.last: tuple[float, float] = (0.0, 1.0)
+        self.intersection: tuple[float, float] = (0.0, 1.0)
+
+    @property
+    def t(self) -> int:
+        return self._bets.t
+
+    def copy(self) -> "HedgedStream":
+        other = copy.copy(self)
+        other._bets = dataclasses.replace(self._bets)
+        other._carry = [c.copy() for c in self._carry]
+        return other
+
+    def extend(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Feed the next observations; returns their (lower_t, upper_t), without running intersection."""
+        x = as_unit(x)
+        if x.size == 0:
+            return np.zeros(0), np.ones(0)
+        rows = max(1, BLOCK_ELEMENTS // self.grid.size)
+        parts = [self._block(x[s:s + rows]) for s in range(0, x.size, rows)]
+        lower = np.maximum(0, np.concatenate([p[0] for p in parts]) - 1 / self.breaks)
+        upper = np.minimum(1, np.concatenate([p[1] for p in parts]) + 1 / self.breaks)
+        self.last = (float(lower[-1]), float(upper[-1]))
+        self.intersection = (max(self.intersection[0], float(lower.max())),
+                             min(self.intersection[1], float(upper.min())))
+        return lower, upper
+
+    def _block(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The hedged capital max(θK⁺, (1−θ)K⁻) over one block of times, read out at 1/α. A factor
+        can be 0 (trunc_scale = 1); 0·∞ (after an overflow) then gives NaN, which confseq reads as 0."""
+        theta, diff, parts = self.theta, x[:, None] - self.grid[None, :], []
+        for side, weight, positive in ((0, theta, True), (1, 1 - theta, False)):
+            if weight > 0:
+                lam = _predmix_bets(x, self.alpha * weight, self._bets)
+                k = _capital(diff, lam, self._trunc[side], positive, self._carry[side])
+                self._carry[side] = k[-1].copy()
+                if np.isnan(k[-1]).any():  # NaN, once there, persists down its column
+                    k[np.isnan(k)] = 0.0
+                parts.append(k)
+        self._bets.advance(x)
+        if len(parts) == 2:
+            parts[0] *= theta
+            parts[1] *= 1 - theta
+            np.maximum(parts[0], parts[1], out=parts[0])
+        mart = parts[0]
+        return _readout(mart <= 1 / self.alpha, self.grid)
 
 
 def hedged_cs(x, confidence: float = 0.95, theta: float = 0.5, trunc_scale: float = 0.5,
@@ -134,17 +193,9 @@ def hedged_cs(x, confidence: float = 0.95, theta: float = 0.5, trunc_scale: floa
     running_intersection=running_intersection)`. `theta` weighs the bet on a mean above m
     against the bet on one below it, `trunc_scale` caps the bets at trunc_scale/m and
     trunc_scale/(1 − m), and `breaks` sets the grid step 1/breaks (the bounds' resolution)."""
-    alpha = 1.0 - check_confidence(confidence)
-    x = as_unit(x)
-    _check_hedge(theta, trunc_scale, breaks)
-    if x.size == 0:
-        return np.zeros(0), np.ones(0)
-    grid, threshold = _grid(int(breaks)), 1 / alpha
-    parts = [_readout(mart <= threshold, grid)
-             for mart in _capital_blocks(x, alpha, float(theta), float(trunc_scale), grid)]
-    lower = np.maximum(0, np.concatenate([p[0] for p in parts]) - 1 / breaks)
-    upper = np.minimum(1, np.concatenate([p[1] for p in parts]) + 1 / breaks)
-    if running_intersection:
+    stream = HedgedStream(confidence, theta, trunc_scale, breaks)
+    lower, upper = stream.extend(x)
+    if running_intersection and lower.size:
         return np.maximum.accumulate(lower), np.minimum.accumulate(upper)
     return lower, upper
 

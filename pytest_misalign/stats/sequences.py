@@ -15,14 +15,63 @@ otherwise one sequence for the mean of num_u / M and one for den_u / M (M: the l
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from .betting import hedged_cs
+from .betting import HedgedStream
 
 Interval = tuple[float, float]
+
+
+class _Streams:
+    """Sequences already computed, by the stream they were fed (its length and a digest of its
+    bytes), so that a look continues from the previous look's state instead of starting over: the
+    sequential gate asks for the same streams extended by a chunk at every look (and the futility
+    rule asks again within a look). Exact: a continued stream gives bit for bit the numbers of one
+    computed from scratch (`stats.betting.HedgedStream`)."""
+
+    SIZE = 512  # states kept (each ~16 KB), least recently used dropped first
+    TRIES = 4  # longest stored prefixes tried per query
+
+    def __init__(self) -> None:
+        self._states: OrderedDict[tuple, HedgedStream] = OrderedDict()
+        self._lengths: dict[float, set[int]] = {}
+
+    @staticmethod
+    def _key(confidence: float, x: np.ndarray) -> tuple:
+        return confidence, x.size, hashlib.blake2b(x.tobytes(), digest_size=16).digest()
+
+    def interval(self, x: np.ndarray, confidence: float) -> HedgedStream:
+        stream = self._longest_prefix(x, confidence)
+        stream = stream.copy() if stream is not None else HedgedStream(confidence)
+        if stream.t < x.size:
+            stream.extend(x[stream.t:])
+            self._store(self._key(confidence, x), stream)
+        return stream
+
+    def _longest_prefix(self, x: np.ndarray, confidence: float) -> HedgedStream | None:
+        lengths = sorted((n for n in self._lengths.get(confidence, ()) if n <= x.size), reverse=True)
+        for n in lengths[:self.TRIES]:
+            found = self._states.get(self._key(confidence, x[:n]))
+            if found is not None:
+                self._states.move_to_end(self._key(confidence, x[:n]))
+                return found
+        return None
+
+    def _store(self, key: tuple, stream: HedgedStream) -> None:
+        self._states[key] = stream
+        self._lengths.setdefault(key[0], set()).add(key[1])
+        while len(self._states) > self.SIZE:
+            old, _ = self._states.popitem(last=False)
+            if not any(k[0] == old[0] and k[1] == old[1] for k in self._states):
+                self._lengths[old[0]].discard(old[1])
+
+
+_STREAMS = _Streams()
 
 
 def cs_interval(x, confidence: float) -> Interval:
@@ -31,12 +80,12 @@ def cs_interval(x, confidence: float) -> Interval:
     intersection over time). Should the intersection be empty (the data drifted, or a miscoverage
     already happened: an event of probability ≤ α either way), the latest interval on its own,
     itself a valid confidence sequence, is returned instead of an empty set."""
-    x = np.asarray(x, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)
     if x.size == 0:
         return 0.0, 1.0
-    lower, upper = hedged_cs(x, confidence, running_intersection=False)
-    lo, hi = float(lower.max()), float(upper.min())
-    return (lo, hi) if lo <= hi else (float(lower[-1]), float(upper[-1]))
+    stream = _STREAMS.interval(x, float(confidence))
+    lo, hi = stream.intersection
+    return (lo, hi) if lo <= hi else stream.last
 
 
 @dataclass(frozen=True)
