@@ -39,7 +39,8 @@ _CASES: dict[tuple, sim.Case] = {}
 
 
 def build(spec: tuple) -> sim.Case:
-    """("kind", name, n) | ("accuracy", n, p) | ("gap", n, gap), cached per process."""
+    """("kind", name, n) | ("accuracy", n, p) | ("gap", n, gap), cached per process ("shift", n is not a
+    task case: `work` runs sim.tally_shift for it)."""
     if spec not in _CASES:
         what, *args = spec
         _CASES[spec] = (sim.KINDS[args[0]](args[1]) if what == "kind" else
@@ -50,6 +51,8 @@ def build(spec: tuple) -> sim.Case:
 def work(job: tuple) -> tuple[tuple, sim.Tally, float]:
     spec, start, runs, fixed = job
     t0 = time.process_time()
+    if spec[0] == "shift":
+        return spec, sim.tally_shift(spec[1], runs, start=start), time.process_time() - t0
     out = sim.tally(build(spec), runs, start=start, fixed=fixed, tolerate=True)
     return spec, out, time.process_time() - t0
 
@@ -107,7 +110,8 @@ def upper95(k: int, n: int) -> float:
 
 
 def type1_table(runs: int, n: int, jobs: int, budget_s: float, kinds: list[str] | None = None) -> list[str]:
-    specs = [("kind", name, n) for name in (kinds or sim.KINDS)]
+    specs = [("kind", name, n) for name in (kinds or sim.KINDS) if name != "shift"]
+    specs += [("shift", n)] if not kinds or "shift" in kinds else []
     tallies, seconds = run_fair(specs, runs, budget_s, jobs)
     lines = [f"### Type-I error at the threshold ({n} items, default chunk, up to {runs} runs per kind "
              f"within ~{budget_s:.0f} s, CPU time shared equally between kinds)", "",
@@ -115,11 +119,16 @@ def type1_table(runs: int, n: int, jobs: int, budget_s: float, kinds: list[str] 
              "pass | fail | by the sequence | items scored | crashed | CPU s/run |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for spec in specs:
-        t, case = tallies[spec], build(spec)
+        t = tallies[spec]
         rate = t.confident / t.runs if t.runs else float("nan")
         scored = t.scored / t.runs if t.runs else float("nan")
-        check = case.task.spec.check_names()[0]
-        lines.append(f"| {case.name} | `{check}` | {case.truth} | {t.runs} | {t.confident} | {rate:.4f} | "
+        if spec[0] == "shift":
+            name, check, truth = sim.SHIFT_NAME, "shift", sim.SHIFT_TRUTH
+        else:
+            case = build(spec)
+            names = case.task.spec.check_names()  # none for regression: it is a test of its own (case.extra)
+            name, check, truth = case.name, names[0] if names else "regression", case.truth
+        lines.append(f"| {name} | `{check}` | {truth} | {t.runs} | {t.confident} | {rate:.4f} | "
                      f"{upper95(t.confident, t.runs):.4f} | {t.passed} | {t.failed} | {t.by_sequence} | {scored:.0%} | "
                      f"{t.crashed} | {seconds[spec] / max(1, t.runs + t.crashed):.3f} |")
     total, seq = sum(t.runs for t in tallies.values()), sum(t.by_sequence for t in tallies.values())
@@ -176,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--power-runs", type=int, default=100, help="runs per power-table row (default 100)")
     ap.add_argument("--n", type=int, default=300, help="items per task in the type-I table (default 300)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    ap.add_argument("--kinds", nargs="*", help="type-I table for these check kinds only (default: all)")
+    ap.add_argument("--kinds", nargs="*", help="type-I table for these check kinds only (tests/sim_sequential.py "
+                                               "KINDS, and shift; default: all)")
     ap.add_argument("--skip-type1", action="store_true")
     ap.add_argument("--skip-power", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sequential_simulation.md")

@@ -457,3 +457,15 @@ def simulate_shift(n: int, rng: np.random.Generator, *, seed: int = 0, pa: float
     result = suite_result(check, CHECK_KINDS[check.kind], runs, "shift", advance)
     how = "decided" if result.notes[0].startswith("decided") else "final"
     return result.verdict, how, sum(r.n_scored for r in runs.values())
+
+
+SHIFT_NAME, SHIFT_TRUTH = "suite-level shift (tasks resumed by it)", "accuracy(a) - accuracy(b) = max_drop 0.1"
+
+
+def tally_shift(n: int, runs: int, *, seed: int = 1, start: int = 0) -> Tally:
+    """`tally` for the suite-level `shift` check (simulate_shift): run r draws from default_rng([seed, r])."""
+    out = Tally()
+    for r in range(start, start + runs):
+        verdict, how, scored = simulate_shift(n, np.random.default_rng([seed, r]), seed=r)
+        out.add(Sim({"shift": verdict}, scored, how={"shift": DECIDED if how == "decided" else how}), 2 * n)
+    return out

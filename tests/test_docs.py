@@ -68,3 +68,32 @@ def test_links_between_docs_resolve():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
                 broken.append(f"{path.name}: {target} (no such heading)")
     assert broken == []
+
+
+def test_every_quoted_figure_comes_from_a_checked_in_result():
+    """Measured figures in README/docs sit in `<!-- figures: bench/results/... -->` regions; each number
+    there is a value of a named result file as shown (bench/figures.py), so a figure typed by hand or
+    left behind by a re-measurement fails."""
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("bench_figures", ROOT / "bench" / "figures.py")
+    figures = iu.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    problems = [p for path in figures.docs() for p in figures.check_file(path)]
+    assert not problems, "\n".join(problems)
+    regions = sum(len(figures.REGION.findall(path.read_text(encoding="utf-8"))) for path in figures.docs())
+    assert regions >= 4
+
+
+def test_the_figure_check_catches_a_figure_without_a_source(tmp_path, monkeypatch):
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("bench_figures", ROOT / "bench" / "figures.py")
+    figures = iu.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    (tmp_path / "r.json").write_text('{"wall_s": 88.04, "ratio": 0.152, "note": "51,555 tokens"}')
+    doc = tmp_path / "d.md"
+    doc.write_text("<!-- figures: r.json -->\n88.0 s, 6.6x faster, 51,555 tokens, `--limit 7`, float32\n"
+                   "and 325 s by hand\n<!-- /figures -->\n")
+    monkeypatch.setattr(figures, "REPO", tmp_path)
+    assert figures.check_file(doc) == ["d.md:3: 325 is in none of r.json"]
