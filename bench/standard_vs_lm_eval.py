@@ -1,6 +1,6 @@
 """The standard suites against lm-evaluation-harness 0.4.13 on the same rows of ../shared: every task
 lm-eval has (all but WinoBias), the plugin's HF backend and lm-eval's HFLM on the embedded SmolLM2,
-float32 on CPU.
+float64 on CPU by default (--dtype float32: both sides in float32).
 
     python bench/standard_vs_lm_eval.py [--per-task N] [--tasks bbq mmlu_anatomy ...] [--out FILE]
 
@@ -34,7 +34,7 @@ SUITE_OF = {"bbq": "bbq.yaml", "crows_pairs_english": "crows_pairs.yaml", "truth
             **{f"mmlu_{s}": "mmlu.yaml" for s in ref.MMLU_SUBJECTS}}
 
 
-def ours(tasks: list[str], per_task: int | None, model_dir: str) -> dict:
+def ours(tasks: list[str], per_task: int | None, model_dir: str, dtype: str) -> dict:
     import numpy as np  # noqa: F401
 
     from helpers import parse_suite_file
@@ -43,7 +43,7 @@ def ours(tasks: list[str], per_task: int | None, model_dir: str) -> dict:
     from pytest_misalign.scoring.score import score_task
     from pytest_misalign.tasks.prepare import prepare_task
 
-    backend = HFBackend(ModelConfig(model=model_dir, dtype="float32", device="cpu"))
+    backend = HFBackend(ModelConfig(model=model_dir, dtype=dtype, device="cpu"))
     out = {}
     for task in tasks:
         suite = parse_suite_file(ref.SUITES / SUITE_OF[task])
@@ -81,10 +81,10 @@ def compare(task: str, mine: dict, theirs: dict) -> dict:
             "lm_eval_tokens": mine["plain_tokens"]}
 
 
-def markdown(rows: list[dict], per_task, lm_eval_s: float) -> str:
+def markdown(rows: list[dict], per_task, lm_eval_s: float, dtype: str) -> str:
     lines = ["# Standard suites vs lm-evaluation-harness 0.4.13 (bench/standard_vs_lm_eval.py)", "",
              f"Rows: {'every row' if per_task is None else f'a seeded subsample of {per_task} per task'} of "
-             f"../shared; SmolLM2-135M float32, CPU. lm-eval wall time for all tasks: {lm_eval_s:.0f} s.", "",
+             f"../shared; SmolLM2-135M {dtype} on both sides, CPU. lm-eval wall time for all tasks: {lm_eval_s:.0f} s.", "",
              "| task | items | requests | max abs dLL | 99th pct | within 1e-4 | same prediction | metric: lm-eval | "
              "plugin | same LLs, max diff | tokens plugin / lm-eval |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |"]
@@ -103,6 +103,8 @@ def main() -> int:
     ap.add_argument("--per-task", type=int, default=None)
     ap.add_argument("--tasks", nargs="*", default=list(SUITE_OF))
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "standard_vs_lm_eval.json")
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                    help="both sides (float64: what each computes, without float32's ~1e-4 rounding on long sums)")
     args = ap.parse_args()
     if not (SHARED / "bbq").is_dir():
         print(f"SKIP: {SHARED} is absent")
@@ -112,18 +114,18 @@ def main() -> int:
     from pytest_misalign.backends import ModelConfig, resolve_model
 
     model_dir = resolve_model(ModelConfig(model="smollm2-135m")).load_path
-    mine = ours(args.tasks, args.per_task, model_dir)
+    mine = ours(args.tasks, args.per_task, model_dir, args.dtype)
     with tempfile.TemporaryDirectory() as tmp:
         names = {t: ref.write_reference_task(Path(tmp), t, mine[t]["rows"]) for t in args.tasks}
-        lm = HFLM(pretrained=model_dir, dtype="float32", device="cpu", batch_size=8)
+        lm = HFLM(pretrained=model_dir, dtype=args.dtype, device="cpu", batch_size=8)
         t0 = time.perf_counter()
         theirs = ref.run_lm_eval(lm, Path(tmp), list(names.values()))
         lm_eval_s = time.perf_counter() - t0
     rows = [compare(t, mine[t], theirs[names[t]]) for t in args.tasks]
-    args.out.write_text(json.dumps({"per_task": args.per_task, "lm_eval_s": lm_eval_s, "rows": rows}, indent=1,
-                                   default=float) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(rows, args.per_task, lm_eval_s))
-    print(markdown(rows, args.per_task, lm_eval_s))
+    args.out.write_text(json.dumps({"per_task": args.per_task, "dtype": args.dtype, "lm_eval_s": lm_eval_s,
+                                    "rows": rows}, indent=1, default=float) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(rows, args.per_task, lm_eval_s, args.dtype))
+    print(markdown(rows, args.per_task, lm_eval_s, args.dtype))
     return 0
 
 

@@ -50,7 +50,7 @@ class ModelConfig:
 
     model: str
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16 | float64 (hf)
     batch_size: int | str = "auto"  # positive int or "auto"
     trust_remote_code: bool = False
     revision: str | None = None

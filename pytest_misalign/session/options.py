@@ -23,7 +23,7 @@ OPTIONS = [
     ("model-args", None, "key=value,... handed to the engine, typed (e.g. tensor_parallel_size=4,"
                          "max_model_len=8192 for vllm; model=NAME,max_concurrency=16 for openai)"),
     ("device", "auto", "auto (CUDA when present), cpu, cuda, cuda:N or mps"),
-    ("dtype", "auto", "auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16 or float16"),
+    ("dtype", "auto", "auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16 or float64 (hf)"),
     ("batch-size", "auto", "requests per forward pass: a positive integer or 'auto'"),
     ("limit", None, "cap the items per task (seeded random subsample) for quick local runs"),
     ("json", None, "write machine-readable results to this path (atomically)"),
@@ -134,8 +134,8 @@ def data_roots(config: pytest.Config, data_dir: str | None) -> tuple[Path, ...]:
 def options_from_config(config: pytest.Config) -> Options:
     model = get(config, "model") or None
     device, dtype = str(get(config, "device")), str(get(config, "dtype"))
-    if dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise pytest.UsageError(f"--misalign-dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+    if dtype not in ("auto", "float32", "bfloat16", "float16", "float64"):
+        raise pytest.UsageError(f"--misalign-dtype must be auto, float32, bfloat16, float16 or float64, got {dtype!r}")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", device.strip().lower()):  # as the backends read it
         raise pytest.UsageError(f"--misalign-device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     model_config = None

@@ -26,6 +26,9 @@ DTYPE_ALIASES = {
     "float16": "float16",
     "fp16": "float16",
     "half": "float16",
+    "float64": "float64",  # reference runs (e.g. against lm-eval without float32 rounding); hf only
+    "fp64": "float64",
+    "double": "float64",
 }
 
 
@@ -88,7 +91,7 @@ def pick_dtype(requested: str, device: str) -> str:
         req = req[len("torch."):]
     if req not in DTYPE_ALIASES:
         raise ModelLoadError(
-            f"unknown dtype {requested!r}", hint="use auto, float32, bfloat16 or float16"
+            f"unknown dtype {requested!r}", hint="use auto, float32, bfloat16, float16 or float64"
         )
     return DTYPE_ALIASES[req]
 

@@ -118,7 +118,8 @@ class PlainScoring:
 
         logprobs, greedy = [], []
         for row, (inp, (_, cont)) in enumerate(zip(inputs, batch)):
-            rows = logits[row, starts[row] - first : len(inp) - first].float()
+            rows = logits[row, starts[row] - first : len(inp) - first]
+            rows = rows.to(torch.promote_types(rows.dtype, torch.float32))  # half precision upcast; float64 kept
             target = torch.tensor(cont, dtype=torch.long, device=rows.device)
             lp = torch.log_softmax(rows, dim=-1)
             logprobs.append(lp.gather(-1, target.unsqueeze(-1)).sum())

@@ -29,7 +29,7 @@ CUDA_FORWARD_TOKENS = 32768
 STEM_MIN = 32  # a common prefix shorter than this is left to the rows (not worth a separate call)
 LOGIT_CHUNK = 256  # positions whose vocabulary-wide logits exist at once (memory bound)
 # Largest |tree - plain| log-probability on the start-up probe before prefix sharing is turned off.
-PROBE_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.15, "float16": 0.15}
+PROBE_TOLERANCE = {"float64": 1e-6, "float32": 1e-3, "bfloat16": 0.15, "float16": 0.15}
 
 
 def _probe_pairs(vocab: int, max_length: int) -> list[TokenPair]:
@@ -222,11 +222,12 @@ class TreeScoring(PlainScoring):
         owner_t = torch.tensor(owner, dtype=torch.long, device=states.device)
         # The vocabulary-wide logits are the largest tensor here: make them LOGIT_CHUNK rows at a
         # time and keep only, per position, log-sum-exp, argmax and the targets' logits.
-        picked = torch.empty(len(which), dtype=torch.float32, device=states.device)
-        lse = torch.empty(len(keys), dtype=torch.float32, device=states.device)
+        exact = torch.promote_types(states.dtype, torch.float32)  # half precision upcast; float64 kept
+        picked = torch.empty(len(which), dtype=exact, device=states.device)
+        lse = torch.empty(len(keys), dtype=exact, device=states.device)
         best = torch.empty(len(keys), dtype=torch.long, device=states.device)
         for lo in range(0, len(keys), LOGIT_CHUNK):
-            logits = head(states[lo : lo + LOGIT_CHUNK]).float()
+            logits = head(states[lo : lo + LOGIT_CHUNK]).to(exact)
             lse[lo : lo + LOGIT_CHUNK] = torch.logsumexp(logits, dim=-1)
             best[lo : lo + LOGIT_CHUNK] = logits.argmax(dim=-1)
             sel = (which_t >= lo) & (which_t < lo + LOGIT_CHUNK)
