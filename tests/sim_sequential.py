@@ -198,7 +198,7 @@ def likelihood_diff_case(n: int, mean: float = 1.0) -> Case:
     def draw(rng: np.random.Generator) -> list[ItemOutcome]:
         diff = rng.exponential(mean, n) * rng.choice([-1.0, 1.0], n)
         return [ItemOutcome(inst.index, 0, 0, bool(d > 0), (-20.0 + d, -20.0)) for inst, d in zip(task.instances, diff)]
-    return Case("likelihood_diff (no sequence)", f"mean |diff| {mean:g}", task, draw)
+    return Case("likelihood_diff (no sequence)", f"mean abs. difference {mean:g}", task, draw)
 
 
 def mixed_scores(rng: np.random.Generator, means: np.ndarray) -> np.ndarray:
