@@ -297,8 +297,14 @@ _MARKS_BY_FIXTURE = {
 }
 
 
+TEST_TIMEOUT_S = 900  # a hung server or engine must not eat the CI job (pytest-timeout, tests/ only:
+# an ini `timeout` would also cut a user's `pytest suites/...` run in this checkout)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT_S))
         for fixture in getattr(item, "fixturenames", ()):
             for name in _MARKS_BY_FIXTURE.get(fixture, ()):
                 item.add_marker(getattr(pytest.mark, name))
