@@ -58,15 +58,9 @@ def _grid(breaks: int) -> np.ndarray:
     return m[(m >= 0) & (m <= 1)]
 
 
-def _predmix_bets(x: np.ndarray, alpha: float, state: "_Bets") -> np.ndarray:
-    """Untruncated predictable bets, op for op as confseq's `lambda_predmix_eb` (defaults), for the
-    observations after the `state.t` already seen. The running sums continue from the state (a
-    cumulative sum resumed from its last value adds in the same order as one over the whole
-    stream), so any chunking of a stream gives the bets of the whole stream exactly."""
-    t = np.arange(state.t + 1, state.t + x.size + 1)
-    mu_hat = np.minimum((0.5 + np.cumsum(np.append(state.sum_x, x))[1:]) / (t + 1), 1)
-    sigma2 = (0.25 + np.cumsum(np.append(state.sum_sq, np.power(x - mu_hat, 2)))[1:]) / (t + 1)
-    sigma2_prev = np.append(state.sigma2, sigma2[:-1])
+def _predmix_bets(t: np.ndarray, sigma2_prev: np.ndarray, alpha: float) -> np.ndarray:
+    """Untruncated predictable bets, op for op as confseq's `lambda_predmix_eb` (defaults), from the
+    times and the running variances before each observation (`_Bets.advance`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = np.sqrt(2 * np.log(1 / alpha) / (t * np.log(1 + t) * sigma2_prev))
     lam[np.isnan(lam)] = 0
@@ -75,20 +69,25 @@ def _predmix_bets(x: np.ndarray, alpha: float, state: "_Bets") -> np.ndarray:
 
 @dataclass
 class _Bets:
-    """The running sums behind the predictable bets after t observations."""
+    """The running sums behind the predictable bets after t observations. Resuming a cumulative
+    sum from its last value adds in the same order as one over the whole stream, so any chunking of
+    a stream gives the bets of the whole stream exactly."""
 
     t: int = 0
     sum_x: float = 0.0  # Σ x_i
     sum_sq: float = 0.0  # Σ (x_i − μ̂_i)²
     sigma2: float = 0.25  # σ̂²_t (the prior before any observation)
 
-    def advance(self, x: np.ndarray) -> None:
+    def advance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Move past `x`; returns its times t and the variances σ̂²_{t−1} its bets use."""
         t = np.arange(self.t + 1, self.t + x.size + 1)
         sums = np.cumsum(np.append(self.sum_x, x))[1:]
         mu_hat = np.minimum((0.5 + sums) / (t + 1), 1)
         squares = np.cumsum(np.append(self.sum_sq, np.power(x - mu_hat, 2)))[1:]
-        self.t, self.sum_x, self.sum_sq = int(t[-1]), float(sums[-1]), float(squares[-1])
-        self.sigma2 = float((0.25 + squares[-1]) / (t[-1] + 1))
+        sigma2 = (0.25 + squares) / (t + 1)
+        sigma2_prev = np.append(self.sigma2, sigma2[:-1])
+        self.t, self.sum_x, self.sum_sq, self.sigma2 = int(t[-1]), float(sums[-1]), float(squares[-1]), float(sigma2[-1])
+        return t, sigma2_prev
 
 
 def _capital(diff, lam, trunc, positive, carry):
@@ -167,15 +166,15 @@ class HedgedStream:
         """The hedged capital max(θK⁺, (1−θ)K⁻) over one block of times, read out at 1/α. A factor
         can be 0 (trunc_scale = 1); 0·∞ (after an overflow) then gives NaN, which confseq reads as 0."""
         theta, diff, parts = self.theta, x[:, None] - self.grid[None, :], []
+        t, sigma2_prev = self._bets.advance(x)
         for side, weight, positive in ((0, theta, True), (1, 1 - theta, False)):
             if weight > 0:
-                lam = _predmix_bets(x, self.alpha * weight, self._bets)
+                lam = _predmix_bets(t, sigma2_prev, self.alpha * weight)
                 k = _capital(diff, lam, self._trunc[side], positive, self._carry[side])
                 self._carry[side] = k[-1].copy()
                 if np.isnan(k[-1]).any():  # NaN, once there, persists down its column
                     k[np.isnan(k)] = 0.0
                 parts.append(k)
-        self._bets.advance(x)
         if len(parts) == 2:
             parts[0] *= theta
             parts[1] *= 1 - theta
