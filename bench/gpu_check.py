@@ -164,30 +164,17 @@ def run_tests(env: dict, work: Path) -> dict:
 
 def child(suite: str, model: str, device: str, data: str, limit: int) -> int:
     """One pytest session over a standard suite; prints a JSON line with what it measured."""
-    import pytest
     import torch
+    from standard_throughput import measure_session  # bench/ is on sys.path: this file runs as a script
 
-    found: dict = {}
-
-    class Grab:
-        @pytest.hookimpl(tryfirst=True)
-        def pytest_sessionfinish(self, session):
-            from pytest_misalign.plugin import EVALUATOR
-
-            ev = session.config.stash[EVALUATOR]
-            stats = dict(ev.backend.stats) if ev.backend is not None else {}
-            found.update(load_s=ev.load_seconds, stats={k: stats.get(k) for k in (
-                "requests", "tokens_forwarded", "plain_tokens", "forward_calls", "strategy")},
-                tasks={r.outcome.task.spec.name: {"n": r.outcome.n, "seconds": r.seconds} for r in ev.records.values()})
-
-    args = [str(REPO / "suites" / "standard" / f"{suite}.yaml"), "-q", "-p", "no:cacheprovider", *plugin_args(),
-            f"--misalign-model={model}", "--misalign-backend=hf", f"--misalign-device={device}",
-            "--misalign-dtype=float32" if device == "cpu" else "--misalign-dtype=bfloat16",
-            f"--misalign-data-dir={data}", f"--misalign-limit={limit}", "--misalign-gate=confident",
-            "--misalign-no-cache"]
-    code = pytest.main(args, plugins=[Grab()])
+    found = measure_session([
+        str(REPO / "suites" / "standard" / f"{suite}.yaml"), "-q", "-p", "no:cacheprovider", *plugin_args(),
+        f"--misalign-model={model}", "--misalign-backend=hf", f"--misalign-device={device}",
+        "--misalign-dtype=float32" if device == "cpu" else "--misalign-dtype=bfloat16",
+        f"--misalign-data-dir={data}", f"--misalign-limit={limit}", "--misalign-gate=confident",
+        "--misalign-no-cache"])
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-    print(json.dumps({"exit_code": int(code), "peak_gpu_bytes": peak, **found}))
+    print(json.dumps({"peak_gpu_bytes": peak, **found}))
     return 0
 
 

@@ -27,11 +27,12 @@ SHARED = REPO.parent / "shared"
 SUITES = sorted((REPO / "suites" / "standard").glob("*.yaml"))
 ENV = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
        "TRANSFORMERS_VERBOSITY": "error", "PYTEST_MISALIGN_PROGRESS": "off", "VLLM_CPU_KVCACHE_SPACE": "1"}
-COUNTERS = ("requests", "tokens_forwarded", "plain_tokens", "trie_tokens", "stem_tokens", "forward_calls")
+COUNTERS = ("requests", "tokens_forwarded", "plain_tokens", "trie_tokens", "stem_tokens", "forward_calls", "strategy")
 
 
-def child(suite: str, backend: str, limit: int) -> int:
-    """One pytest session; prints a JSON line with what the session measured."""
+def measure_session(args: list[str]) -> dict:
+    """One pytest session with `args`: its exit code, model load seconds, the backend's counters and
+    each task's items and scoring seconds (bench/gpu_check.py uses it too)."""
     import pytest
 
     found: dict = {}
@@ -47,13 +48,18 @@ def child(suite: str, backend: str, limit: int) -> int:
                          tasks={r.outcome.task.spec.name: {"n": r.outcome.n, "seconds": r.seconds}
                                 for r in ev.records.values()})
 
+    code = pytest.main(args, plugins=[Grab()])
+    return {"exit_code": int(code), **found}
+
+
+def child(suite: str, backend: str, limit: int) -> int:
+    """One pytest session; prints a JSON line with what the session measured."""
     args = [suite, "-q", "-p", "no:cacheprovider", "--misalign-model=smollm2-135m", f"--misalign-backend={backend}",
             f"--misalign-data-dir={SHARED}", f"--misalign-limit={limit}", "--misalign-gate=confident",
             "--misalign-no-cache"]
     if backend == "vllm":
         args.append("--misalign-model-args=enforce_eager=True")
-    code = pytest.main(args, plugins=[Grab()])
-    print(json.dumps({"exit_code": int(code), **found}))
+    print(json.dumps(measure_session(args)))
     return 0
 
 

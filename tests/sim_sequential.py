@@ -467,5 +467,5 @@ def tally_shift(n: int, runs: int, *, seed: int = 1, start: int = 0) -> Tally:
     out = Tally()
     for r in range(start, start + runs):
         verdict, how, scored = simulate_shift(n, np.random.default_rng([seed, r]), seed=r)
-        out.add(Sim({"shift": verdict}, scored, how={"shift": DECIDED if how == "decided" else how}), 2 * n)
+        out.add(Sim({"shift": verdict}, scored, how={"shift": how}), 2 * n)
     return out

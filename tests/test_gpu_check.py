@@ -38,5 +38,5 @@ def test_the_dry_run_runs_every_step_and_writes_the_figures(tmp_path, smollm2_di
     assert set(rows) == {"bbq", "crows_pairs"}
     for r in rows.values():
         assert "error" not in r and r["items"] == 24 and r["items_per_s"] > 0
-        assert r["stats"]["requests"] > 0 and r["stats"]["tokens_forwarded"] > 0
+        assert r["counters"]["requests"] > 0 and r["counters"]["tokens_forwarded"] > 0
     assert "64 MiB" in report["lm_eval"]
