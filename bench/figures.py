@@ -48,11 +48,8 @@ def source_values(path: Path) -> list[float]:
             out.append(float(x))
         elif isinstance(x, str):
             out.extend(numbers_in_text(x))
-        elif isinstance(x, dict):
-            for k, v in x.items():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
+        elif isinstance(x, (dict, list)):
+            for v in x.values() if isinstance(x, dict) else x:
                 walk(v)
 
     walk(json.loads(text))
@@ -104,8 +101,7 @@ def check_file(path: Path) -> list[str]:
         values = Backing([v for s in sources for v in source_values(s)])
         body = region["body"]
         for pattern in STRIP:
-            body = pattern.sub(lambda m: " " * len(m.group(0)) if "\n" not in m.group(0) else
-                               re.sub(r"[^\n]", " ", m.group(0)), body)
+            body = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), body)  # blanked: lines keep their numbers
         for m in NUMBER.finditer(body):
             if not values.holds(m["n"], times=bool(m["x"])):
                 line = line0 + region["body"].count("\n", 0, m.start())
