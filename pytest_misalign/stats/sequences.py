@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,7 @@ class _Streams:
 
     def __init__(self) -> None:
         self._states: OrderedDict[tuple, HedgedStream] = OrderedDict()
-        self._lengths: dict[float, set[int]] = {}
+        self._lengths: Counter[tuple[float, int]] = Counter()  # (confidence, length) -> states kept
 
     @staticmethod
     def _key(confidence: float, x: np.ndarray) -> tuple:
@@ -54,7 +54,7 @@ class _Streams:
         return stream
 
     def _longest_prefix(self, x: np.ndarray, confidence: float) -> HedgedStream | None:
-        lengths = sorted((n for n in self._lengths.get(confidence, ()) if n <= x.size), reverse=True)
+        lengths = sorted((n for c, n in self._lengths if c == confidence and n <= x.size), reverse=True)
         for n in lengths[:self.TRIES]:
             found = self._states.get(self._key(confidence, x[:n]))
             if found is not None:
@@ -64,11 +64,12 @@ class _Streams:
 
     def _store(self, key: tuple, stream: HedgedStream) -> None:
         self._states[key] = stream
-        self._lengths.setdefault(key[0], set()).add(key[1])
+        self._lengths[key[:2]] += 1
         while len(self._states) > self.SIZE:
             old, _ = self._states.popitem(last=False)
-            if not any(k[0] == old[0] and k[1] == old[1] for k in self._states):
-                self._lengths[old[0]].discard(old[1])
+            self._lengths[old[:2]] -= 1
+            if not self._lengths[old[:2]]:
+                del self._lengths[old[:2]]
 
 
 _STREAMS = _Streams()
