@@ -62,6 +62,11 @@ LM_EVAL = ("not measured: lm-eval is not installed on the GPU machine, and lm-ev
 # ----------------------------------------------------------------------------------- the payload
 def pack(out: Path) -> dict:
     """The travelling files: SmolLM2's tokenizer, the BBQ and CrowS-Pairs files, small wheels."""
+    missing = [f"{bench}/{name}" for bench, files in DATA.items() for name in files
+               if not (SHARED / bench / name).is_file()]
+    if missing:
+        raise SystemExit(f"--pack: {SHARED} lacks {', '.join(missing)}; the GPU check's rows come from the "
+                         f"upstream files there (../shared/README.md lists them)")
     out.mkdir(parents=True, exist_ok=True)
     tok = out / "tokenizer"
     if not tok.is_dir():
