@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"(<!-- example: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /example -->)", re.S)
+WIDTH = 120
 MODEL = ["--misalign-model=smollm2-135m", "--misalign-no-cache", "-p", "no:cacheprovider"]
 
 
 def pytest_run(args: list[str], cwd: Path, env: dict | None = None) -> str:
     """stdout of `python -m pytest ARGS` in `cwd`, with a fixed terminal width and no colour."""
-    full_env = {**os.environ, "COLUMNS": "120", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+    full_env = {**os.environ, "COLUMNS": str(WIDTH), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                 "PY_COLORS": "0", **(env or {})}
     full_env.pop("GITHUB_STEP_SUMMARY", None)
     done = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, env=full_env, capture_output=True,
@@ -44,6 +45,9 @@ def relative(text: str) -> str:
     """Machine-independent text: the checkout's path shown relative to it, durations and cache lines out."""
     text = text.replace(str(ROOT) + os.sep, "").replace(str(ROOT), ".")
     text = re.sub(r" in [0-9.]+s( \([0-9:]+\))? =", " =", text)
+    # pytest centres its final line in the terminal width, so the fill length depended on how many digits the
+    # (now removed) duration had: the rule is redrawn at a fixed width, whatever the run took
+    text = re.sub(r"^=+ (.+?) =+$", lambda m: f" {m.group(1)} ".center(WIDTH, "="), text, flags=re.M)
     return "\n".join(line for line in text.splitlines() if not line.startswith(("result cache:", "model: ")))
 
 
