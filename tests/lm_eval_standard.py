@@ -85,38 +85,45 @@ REFERENCES = {
 }
 
 
-def write_reference_task(work: Path, task: str, rows: list[dict]) -> str:
+def write_reference_task(work: Path, task: str, rows: list[dict], dev_rows: list[dict] | None = None,
+                         name: str | None = None) -> str:
     """A JSONL of `rows` and an lm-eval task `ref_<task>` that includes lm-eval's own config for
-    `task` with only its data source replaced; returns the reference task's name."""
+    `task` with only its data source replaced; returns the reference task's name. MMLU's few-shot
+    split (`dev`) is `dev_rows` when given (else the rows themselves: unused at zero shots)."""
     ref = REFERENCES[task]
-    data = work / f"{task}.jsonl"
+    name = name or f"ref_{task}"
+    data = work / f"{name}.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    name = f"ref_{task}"
     files = {ref.split: str(data)}
     if task.startswith("mmlu_"):
-        files["dev"] = str(data)  # the few-shot split: unused at zero shots, but the config names it
+        dev = work / f"{name}.dev.jsonl"
+        dev.write_text("".join(json.dumps(r) + "\n" for r in (dev_rows or rows)), encoding="utf-8")
+        files["dev"] = str(dev)
     config = {"include": str(lm_eval_tasks_dir() / ref.config), "task": name, "tag": [], "dataset_path": "json",
               "dataset_name": None, "dataset_kwargs": {"data_files": files}, ref.split_key: ref.split}
     (work / f"{name}.yaml").write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
     return name
 
 
-def run_lm_eval(lm: Any, work: Path, names: list[str]) -> dict[str, dict]:
+def run_lm_eval(lm: Any, work: Path, names: list[str], num_fewshot: int = 0) -> dict[str, dict]:
     """`simple_evaluate` of the reference tasks: per task its aggregated metrics and, per document in
-    order, the log-likelihood of each choice."""
+    order, the log-likelihood of each choice and the (context, continuation) of each request."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     out = simple_evaluate(model=lm, tasks=names, task_manager=TaskManager(include_path=str(work)),
-                          log_samples=True, num_fewshot=0, bootstrap_iters=0)
+                          log_samples=True, num_fewshot=num_fewshot, bootstrap_iters=0)
     result = {}
     for name in names:
         docs: dict[int, list[float]] = {}
+        requests: dict[int, list[tuple[str, str]]] = {}
         for sample in out["samples"][name]:  # filtered_resps: one (loglikelihood, is_greedy) per choice
             docs[int(sample["doc_id"])] = [float(r[0]) for r in sample["filtered_resps"]]
+            requests[int(sample["doc_id"])] = [tuple(a) for a in sample["arguments"]]
         metrics = {k.split(",")[0]: v for k, v in out["results"][name].items()
                    if "," in k and not k.split(",")[0].endswith("_stderr")}
-        result[name] = {"metrics": metrics, "lls": [docs[i] for i in range(len(docs))]}
+        result[name] = {"metrics": metrics, "lls": [docs[i] for i in range(len(docs))],
+                        "requests": [requests[i] for i in range(len(requests))]}
     return result
 
 

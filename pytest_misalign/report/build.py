@@ -80,7 +80,7 @@ def task_model(record: TaskRecord, gate: str, strict: bool, not_run_: dict[str, 
         correct=None if spec.is_perplexity else outcome.successes,
         metric=task_metric(spec),
         data={"source": outcome.task.data_source, "total": outcome.task.total_items, "limit": spec.data.limit,
-              "seed": spec.data.seed, "cluster": spec.cluster},
+              "seed": spec.data.seed, "cluster": spec.cluster, "fewshot": outcome.task.fewshot},
         seconds=round(record.seconds, 3), diagnostics=diagnostics_json(outcome) if spec.has_answers else None,
         groups={by: group_table(outcome, by) for by in dict.fromkeys(c.by for c in spec.checks if c.by)},
         checks=checks, items=item_records(outcome), line=spec.line, extra=extra)
@@ -191,7 +191,7 @@ def build_run(evaluator: Evaluator, model_info, run: dict | None = None) -> RunM
     model_json = dataclasses.asdict(model_info) if model_info is not None else None
     if model_json is not None and evaluator.load_seconds is not None:
         model_json["load_seconds"] = round(evaluator.load_seconds, 3)
-    settings = {"gate": gate, "strict": strict, "limit": options.limit,
+    settings = {"gate": gate, "strict": strict, "limit": options.limit, "num_fewshot": options.num_fewshot,
                 "bootstrap": {"resamples": N_RESAMPLES, "seed": 0},
                 "baseline": str(options.baseline.path) if options.baseline else None, "max_drop": options.max_drop}
     return RunModel(plugin={"name": "pytest-misalign", "version": __version__}, run=run or {"status": "running"},

@@ -200,7 +200,8 @@ def _model(run: RunFile) -> dict[str, Any]:
             "backend": model.get("backend"), "provenance": {
                 **{k: model.get(k) for k in PROVENANCE},
                 **{f"extra.{k}": v for k, v in extra.items() if isinstance(v, (str, int, float, bool)) or v is None},
-                "gate": (run.run.settings or {}).get("gate")}}
+                "gate": (run.run.settings or {}).get("gate"),
+                "num_fewshot": (run.run.settings or {}).get("num_fewshot")}}
 
 
 def provenance_differences(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

@@ -69,6 +69,7 @@ class Options:
     data_roots: tuple[Path, ...] | None = None  # data files must resolve inside (spec_paths); None: anywhere
     chunk: int | None = None  # sequential gate: items per chunk (--misalign-chunk; None: 1/20 of the task)
     seed: int = 0  # sequential gate: the scoring order's seed (--misalign-seed)
+    num_fewshot: int | None = None  # shots for tasks with `fewshot:` (--misalign-num-fewshot; None: as declared)
 
     @property
     def sequential(self) -> bool:

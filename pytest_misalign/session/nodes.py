@@ -81,7 +81,8 @@ class SuiteFile(_PlainErrors, pytest.File):
         prepared: dict[str, PreparedTask | str] = {}
         for task in spec.tasks:
             try:
-                prepared[task.name] = prepare_task(spec, task, cap=options.limit, data_dir=options.data_dir)
+                prepared[task.name] = prepare_task(spec, task, cap=options.limit, data_dir=options.data_dir,
+                                                  num_fewshot=options.num_fewshot)
             except DataUnavailable as exc:  # e.g. a hub dataset on an offline machine
                 prepared[task.name] = str(exc)
             yield TaskCollector.from_parent(self, name=task.name, suite=spec, task=task,

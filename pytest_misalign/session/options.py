@@ -26,6 +26,8 @@ OPTIONS = [
     ("dtype", "auto", "auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16 or float64 (hf)"),
     ("batch-size", "auto", "requests per forward pass: a positive integer or 'auto'"),
     ("limit", None, "cap the items per task (seeded random subsample) for quick local runs"),
+    ("num-fewshot", None, "shots before every item of the tasks that declare `fewshot:` data (e.g. 5 for MMLU as "
+                          "lm-eval's --num_fewshot 5; default: each task's `fewshot.n`)"),
     ("json", None, "write machine-readable results to this path (atomically)"),
     ("html", None, "write a self-contained HTML report here (plots, per-suite tables, item browser; no network)"),
     ("gate", "point", "how verdicts fail tests: 'point' (the point estimate decides; the interval is shown) "
@@ -173,7 +175,17 @@ def options_from_config(config: pytest.Config) -> Options:
                    data_roots=data_roots(config, data_dir),
                    cache=not get(config, "no-cache"), strict=bool(get(config, "strict")),
                    chunk=_positive_int(config, "chunk", get(config, "chunk")), seed=_seed(config),
+                   num_fewshot=_num_fewshot(config),
                    **_results_cache_kwargs(config))
+
+
+def _num_fewshot(config: pytest.Config) -> int | None:
+    value = get(config, "num-fewshot")
+    if value in (None, ""):
+        return None
+    if not str(value).strip().isdigit():
+        raise pytest.UsageError(f"--misalign-num-fewshot must be a whole number of shots (0 or more), got {value!r}")
+    return int(str(value).strip())
 
 
 def _seed(config: pytest.Config) -> int:

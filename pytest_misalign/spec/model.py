@@ -18,8 +18,9 @@ SUITE_KEYS = {"suite", "description", "tasks", "markers", "checks"}
 TASK_KEYS = {
     "name", "description", "data", "prompt", "choices", "answer", "metric", "delimiter",
     "generate", "match", "checks", "markers", "cluster", "regression", "chat", "answer_type",
-    "unconditional", "type", "text", "more", "less", "same_answer",
+    "unconditional", "type", "text", "more", "less", "same_answer", "preamble", "fewshot",
 }
+FEWSHOT_KEYS = {"n", "data", "separator"}
 DATA_KEYS = {"items", "file", "hf", "template", "limit", "seed", "where", "rename", "format", "columns", "pattern",
              "strip", "derive"}
 DATA_SOURCES = ("items", "file", "hf", "template")
@@ -117,6 +118,17 @@ class RegressionSpec:
 
 
 @dataclass(frozen=True)
+class FewshotSpec:
+    """`fewshot:` on a task: the first `n` rows of `data` (lm-eval's `fewshot_split` with the `first_n`
+    sampler), each rendered as the task's prompt, `delimiter` and gold answer, joined by `separator`
+    and placed between the task's `preamble` and every item's prompt (`tasks/prepare.py`)."""
+
+    data: DataSpec
+    n: int = 0  # --misalign-num-fewshot overrides it
+    separator: str = "\n\n"  # lm-eval's fewshot_delimiter
+
+
+@dataclass(frozen=True)
 class GenerateSpec:
     max_tokens: int = 32
     stop: tuple[str, ...] = ()
@@ -188,6 +200,8 @@ class TaskSpec:
     type: str = "multiple_choice"  # or generation (with `generate:`), perplexity or sentence_pair (task_types.py)
     text: str | None = None  # type: perplexity: the document template (rendered into Instance.prompt)
     same_answer: tuple[str, ...] = ()  # choice texts that are one answer (tasks/prepare.py `merge_same_answer`)
+    preamble: str = ""  # text before the shots and the prompt (lm-eval's `description`)
+    fewshot: FewshotSpec | None = None
 
     @property
     def max_drop(self) -> float | None:  # per-task override of --misalign-max-drop

@@ -6,6 +6,7 @@ checks in `checks.py` against the kinds the caller passes (`kinds.py`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,6 +14,7 @@ from ..errors import SuiteError
 from .checks import check_suite_checks, check_task_checks, parse_checks
 from .context import Ctx, check_keys, require_map, require_str, str_list
 from .data import parse_data
+from .fewshot import parse_fewshot, parse_preamble
 from .kinds import Kinds
 from .model import SUITE_KEYS, TASK_KEYS, SuiteSpec, TaskSpec
 from .task_types import parse_perplexity_task, parse_sentence_pair_task, parse_task_type
@@ -117,6 +119,7 @@ def _parse_task(path: Path, node: Any, line: int | None, roots: tuple[Path, ...]
     elif task_type == "sentence_pair":
         task = parse_sentence_pair_task(ctx, node, name, data, kinds)
     else:
-        task = parse_task_body(ctx, node, name, data, kinds)
+        task = replace(parse_task_body(ctx, node, name, data, kinds), preamble=parse_preamble(ctx, node),
+                       fewshot=parse_fewshot(ctx, node, path.parent, roots))
     check_task_checks(ctx, task, kinds)
     return task

@@ -43,10 +43,10 @@ from .yamlio import YamlMap
 
 # keys of answer-scored tasks, meaningless for a document
 _NOT_FOR_DOCUMENTS = ("prompt", "choices", "answer", "generate", "metric", "match", "delimiter", "answer_type",
-                      "chat", "unconditional", "regression", "more", "less")
+                      "chat", "unconditional", "regression", "more", "less", "preamble", "fewshot")
 # keys of answer-scored tasks, meaningless for a pair of sentences scored without context
 _NOT_FOR_PAIRS = ("prompt", "choices", "answer", "generate", "metric", "match", "delimiter", "answer_type",
-                  "chat", "unconditional", "text", "regression")
+                  "chat", "unconditional", "text", "regression", "preamble", "fewshot")
 
 
 def parse_task_type(ctx: Ctx, node: YamlMap) -> str:

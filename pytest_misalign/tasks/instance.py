@@ -31,6 +31,7 @@ class PreparedTask:
     instances: list[Instance]
     data_source: str
     total_items: int  # before limit
+    fewshot: int = 0  # shots placed before every prompt (`fewshot:`, prepare.py)
     _keys: list[str] | None = field(default=None, repr=False)
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from .instance import Instance, PreparedTask
 from .template import Template
 from .validate import validate_checks, validate_fields, validate_metric
 
-def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None,
-                 data_dir: Path | None = None) -> PreparedTask:
-    """Load, subsample (`data.limit`, capped by `cap`), render and validate a task's items."""
+def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None, data_dir: Path | None = None,
+                 num_fewshot: int | None = None) -> PreparedTask:
+    """Load, subsample (`data.limit`, capped by `cap`), render and validate a task's items.
+    `num_fewshot` overrides `fewshot.n` of a task that has `fewshot:` (others are left as they are)."""
     loaded = load_items(task, suite.path, data_dir=data_dir, roots=suite.data_roots)
     limit = min((x for x in (task.data.limit, cap) if x is not None), default=None)
     loaded = subsample(loaded, limit, task.data.seed, unit=sampling_unit(task))
@@ -29,7 +31,32 @@ def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None,
     validate_fields(suite, task, instances)
     validate_checks(suite, task, instances)
     validate_metric(suite, task, instances)
-    return PreparedTask(suite, task, instances, loaded.source, loaded.total)
+    shots = 0 if task.fewshot is None else (task.fewshot.n if num_fewshot is None else num_fewshot)
+    prefix = task.preamble + _shots(suite, task, shots, data_dir)
+    if prefix:
+        instances = [replace(inst, prompt=prefix + inst.prompt) for inst in instances]
+    return PreparedTask(suite, task, instances, loaded.source, loaded.total, fewshot=shots)
+
+
+def _shots(suite: SuiteSpec, task: TaskSpec, n: int, data_dir: Path | None) -> str:
+    """The first `n` rows of `fewshot.data`, each as the task's prompt, `delimiter` and gold answer,
+    joined by `fewshot.separator`, which also ends the text (lm-eval's first_n sampler and layout:
+    `description + shot + sep + ... + shot + sep + question`)."""
+    if n == 0:
+        return ""
+    fs = task.fewshot
+    loaded = load_items(replace(task, data=fs.data), suite.path, data_dir=data_dir, roots=suite.data_roots)
+    if len(loaded.items) < n:
+        raise DataError(f"{n} shots asked for, but the few-shot data has {len(loaded.items)} rows [{loaded.source}]",
+                        path=suite.path, line=task.line, task=task.name, key="fewshot.n",
+                        fix=f"ask for at most {len(loaded.items)} (`fewshot.n` or --misalign-num-fewshot)")
+    renderer = _Renderer(suite, task, replace(loaded, items=loaded.items[:n]))
+    texts = []
+    for item in renderer.loaded.items:
+        inst = renderer.instance(item)
+        gold = inst.answer if isinstance(inst.answer, str) else inst.choices[inst.answer]
+        texts.append(inst.prompt + task.delimiter + gold)
+    return "".join(text + fs.separator for text in texts)
 
 
 def sampling_unit(task: TaskSpec) -> str | None:
