@@ -95,7 +95,7 @@ def wait_child(pid: int, timeout: float):
         raise
 
 
-def run_side(side: str, targets: list[str], work: Path, cache: Path | None = None) -> dict:
+def run_side(side: str, targets: list[str], work: Path, cache: Path | None = None, extra: list[str] = ()) -> dict:
     """One pytest session in a subprocess, with its own empty result cache (or `cache`, shared); its
     JSON results loaded."""
     import subprocess
@@ -105,7 +105,7 @@ def run_side(side: str, targets: list[str], work: Path, cache: Path | None = Non
     cmd = [sys.executable, "-m", "pytest", *targets, "--misalign-model=smollm2-135m",
            f"--misalign-gate={SIDES[side]}", f"--misalign-json={out / 'results.json'}",
            f"--misalign-results-cache={cache or out / 'results.sqlite'}", f"--misalign-data-dir={SHARED}",
-           "-p", "no:cacheprovider", "-q"]
+           "-p", "no:cacheprovider", "-q", *extra]
     print(f"  {side}: {' '.join(cmd[1:])}", flush=True)
     load0 = os.getloadavg()[0]
     with open(out / "stdout.txt", "w") as so, open(out / "stderr.txt", "w") as se:
@@ -138,6 +138,22 @@ def checks_of(results: dict | None) -> dict[tuple, dict]:
                     key, k = (suite["suite"], task, f"{check['name']}#{k}"), k + 1
                 found[key] = check
     return found
+
+
+def stored_full(run: dict) -> dict:
+    """The full side of an earlier run, from its stored comparison (per check its full view, per
+    task its items), in the results layout `checks_of` and `tasks_of` read."""
+    suites: dict[str, dict] = {}
+    for t in run["tasks"]:
+        suite = suites.setdefault(t["suite"], {"suite": t["suite"], "tasks": [], "checks": [], "unscored": []})
+        suite["tasks"].append({"task": t["task"], "n": t["n"], "n_scored": t["n_scored_full"], "checks": []})
+    for c in run["checks"]:
+        if c["full"] is None:
+            continue
+        suite = suites[c["suite"]]
+        owner = suite["checks"] if c["task"] == "(suite)" else next(t for t in suite["tasks"] if t["task"] == c["task"])["checks"]
+        owner.append({"name": c["check"], **c["full"]})
+    return {"suites": list(suites.values())}
 
 
 def check_view(check: dict | None) -> dict | None:
@@ -200,9 +216,11 @@ def totals(sides: dict, tasks: list[dict], checks: list[dict]) -> dict:
             "confident_sequential_only": sum(c["confident_sequential_only"] for c in checks)}
 
 
-def one_run(name: str, targets: list[str], suite_text: str | None = None, cache: Path | None = None) -> dict:
+def one_run(name: str, targets: list[str], suite_text: str | None = None, cache: Path | None = None,
+            extra: list[str] = (), against: dict | None = None) -> dict:
     """Both sides; with `cache` (a result cache both read and write) the full side runs first and the
-    sequential side replays from what it scored: exact items and verdicts, no fresh wall time."""
+    sequential side replays from what it scored: exact items and verdicts, no fresh wall time. With
+    `against` (a run of an earlier results file) its full side is taken from there, not run again."""
     print(f"run {name}: {' '.join(targets)}", flush=True)
     with tempfile.TemporaryDirectory(prefix=f"misalign-seq-{name}-") as tmp:
         work = Path(tmp)
@@ -210,14 +228,17 @@ def one_run(name: str, targets: list[str], suite_text: str | None = None, cache:
             (work / "bbq_sequential.yaml").write_text(suite_text, encoding="utf-8")
             targets = [str(work / "bbq_sequential.yaml")]
         order = ("full", "sequential") if cache else tuple(SIDES)
-        sides = {side: run_side(side, targets, work, cache) for side in order}
+        order = ("sequential",) if against else order
+        sides = {side: run_side(side, targets, work, cache, list(extra)) for side in order}
+    if against:
+        sides["full"] = {**against["sides"]["full"], "results": stored_full(against)}
     full, seq = sides["full"].pop("results"), sides["sequential"].pop("results")
     checks = compare_checks(full, seq)
     tasks = compare_tasks(full, seq, checks)
     unscored = {s: [{"suite": x["suite"], **u} for x in (r or {}).get("suites", []) for u in x["unscored"]]
                 for s, r in (("full", full), ("sequential", seq))}
     return {"run": name, "targets": targets, "suite_yaml": suite_text, "cache": str(cache) if cache else None,
-            "sides": sides, "tasks": tasks,
+            "extra_args": list(extra), "full_side_from": against.get("source") if against else None, "sides": sides, "tasks": tasks,
             "checks": checks, "unscored": unscored, "totals": totals(sides, tasks, checks)}
 
 
@@ -239,6 +260,9 @@ def run_markdown(run: dict) -> str:
                 f"lacked; the sequential side replayed from it, so its items and verdicts are exact and its "
                 f"wall time is that of a replay, not of scoring (estimated from items/s in "
                 f"bench/results/standard_throughput.md instead)."] if run.get("cache") else []),
+             *([f"**Full side from** {run['full_side_from']} (not run again); the sequential side ran fresh, with "
+                f"`{' '.join(run.get('extra_args') or [])}`: its wall time is real scoring."]
+               if run.get("full_side_from") else []),
              f"**Wall time:** full {tot['wall_s']['full']:.1f} s, sequential {tot['wall_s']['sequential']:.1f} s "
              f"(ratio {tot['wall_ratio_sequential_over_full']:.3f}); peak RSS {tot['peak_rss_mb']['full']:.0f} / "
              f"{tot['peak_rss_mb']['sequential']:.0f} MB; load average before/after {tot['loadavg']['full']} / "
@@ -262,6 +286,11 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=None,
                     help="standard run only: one result cache both sides read and write (full first; the "
                          "sequential side then replays: exact items and verdicts, no fresh wall time)")
+    ap.add_argument("--extra", action="append", default=[], help="standard run only: one more pytest argument "
+                                                                "for its sides, e.g. --extra=--misalign-dtype=bfloat16")
+    ap.add_argument("--against", type=Path, default=None,
+                    help="standard run only: take the full side from this earlier results JSON (its standard "
+                         "run) and run only the sequential side, fresh (its wall time is real)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a killed bench still kills its side
     if not all((SHARED / "bbq" / f"{c}.jsonl").is_file() for c in CATEGORIES):
@@ -271,7 +300,12 @@ def main() -> int:
     if args.only in ("bundled", "both"):  # the bundled suites: suites/*.yaml (not suites/standard/)
         runs.append(one_run("bundled", sorted(str(p) for p in (REPO / "suites").glob("*.yaml"))))
     if args.only == "standard":  # the standard benchmarks at full size on ../shared (README "Standard benchmarks")
-        runs.append(one_run("standard", [str(REPO / "suites" / "standard")], cache=args.cache))
+        against = None
+        if args.against:
+            against = next(r for r in json.loads(args.against.read_text())["runs"] if r["run"] == "standard")
+            against["source"] = str(args.against.relative_to(REPO) if args.against.is_relative_to(REPO) else args.against)
+        runs.append(one_run("standard", [str(REPO / "suites" / "standard")], cache=args.cache, extra=args.extra,
+                            against=against))
     if args.only in ("bbq", "both"):
         runs.append(one_run("bbq", [], bbq_suite(args.bbq_per_category)))
     summary = {"bbq_per_category": args.bbq_per_category, "model": "smollm2-135m", "cpus": os.cpu_count(),

@@ -3,6 +3,7 @@
 (lm-eval's way: `plain_tokens`).
 
     python bench/standard_throughput.py [--limit 100] [--backends hf vllm] [--out FILE]
+                                        [--suites mmlu] [--num-fewshot 5] [--dtype bfloat16] [--update]
 
 Each (suite, backend) is a whole pytest session in its own subprocess on ../shared
 (--misalign-data-dir), the `confident` gate, no result cache, every task capped at --limit items
@@ -11,6 +12,9 @@ suite: items scored, scoring seconds (the tasks' own, model load excluded), item
 counters: tokens forwarded, plain tokens (one unshared forward per request, as lm-eval runs them), the
 prefix trie's floor, and the shared stem (a few-shot preamble computed once per call and reused from
 its key/value cache). Writes --out (bench/results/standard_throughput.json) and a .md table beside it.
+`--num-fewshot N` runs with --misalign-num-fewshot=N (a row `<suite> N-shot`), `--dtype` with
+--misalign-dtype (default: the backend's, float32 on CPU); `--update` replaces the rows measured in an
+existing --out and keeps the others.
 """
 
 from __future__ import annotations
@@ -52,9 +56,9 @@ def measure_session(args: list[str]) -> dict:
     return {"exit_code": int(code), **found}
 
 
-def child(suite: str, backend: str, limit: int) -> int:
+def child(suite: str, backend: str, limit: int, extra: list[str]) -> int:
     """One pytest session; prints a JSON line with what the session measured."""
-    args = [suite, "-q", "-p", "no:cacheprovider", "--misalign-model=smollm2-135m", f"--misalign-backend={backend}",
+    args = [suite, *extra, "-q", "-p", "no:cacheprovider", "--misalign-model=smollm2-135m", f"--misalign-backend={backend}",
             f"--misalign-data-dir={SHARED}", f"--misalign-limit={limit}", "--misalign-gate=confident",
             "--misalign-no-cache"]
     if backend == "vllm":
@@ -63,55 +67,72 @@ def child(suite: str, backend: str, limit: int) -> int:
     return 0
 
 
-def run(suite: Path, backend: str, limit: int) -> dict:
+def run(suite: Path, backend: str, limit: int, shots: int | None = None, dtype: str = "auto") -> dict:
     import os
 
+    extra = ([] if shots is None else [f"--misalign-num-fewshot={shots}"]) + [f"--misalign-dtype={dtype}"]
+    label = suite.stem if shots is None else f"{suite.stem} {shots}-shot"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--child", str(suite), backend, str(limit)], cwd=REPO,
+    proc = subprocess.run([sys.executable, __file__, "--child", str(suite), backend, str(limit), *extra], cwd=REPO,
                           env={**os.environ, **ENV}, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - t0
     try:
         got = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        return {"suite": suite.stem, "backend": backend, "error": f"exit {proc.returncode}", "wall_s": wall}
+        return {"suite": label, "backend": backend, "dtype": dtype, "error": f"exit {proc.returncode}", "wall_s": wall}
     items = sum(t["n"] for t in got["tasks"].values())
     seconds = sum(t["seconds"] for t in got["tasks"].values())
-    return {"suite": suite.stem, "backend": backend, "items": items, "scoring_s": round(seconds, 2),
+    return {"suite": label, "backend": backend, "dtype": dtype, "items": items, "scoring_s": round(seconds, 2),
             "items_per_s": round(items / seconds, 2) if seconds else None, "load_s": round(got["load_s"] or 0, 2),
             "wall_s": round(wall, 2), **got}
 
 
 def markdown(rows: list[dict], limit: int) -> str:
     lines = [f"# Standard suites: throughput (bench/standard_throughput.py, --limit {limit} items per task)", "",
-             "| suite | backend | items | scoring s | items/s | tokens forwarded | one forward per request "
-             "(lm-eval) | shared stem |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| suite | backend | dtype | items | scoring s | items/s | tokens forwarded | one forward per request "
+             "(lm-eval) | shared stem |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['suite']} | {r['backend']} | {r['error']} | | | | | |")
+            lines.append(f"| {r['suite']} | {r['backend']} | {r.get('dtype', 'auto')} | {r['error']} | | | | | |")
             continue
         c = r["counters"]
-        lines.append(f"| {r['suite']} | {r['backend']} | {r['items']} | {r['scoring_s']:.1f} | {r['items_per_s']} | "
+        lines.append(f"| {r['suite']} | {r['backend']} | {r.get('dtype', 'auto')} | {r['items']} | {r['scoring_s']:.1f} | {r['items_per_s']} | "
                      f"{c.get('tokens_forwarded') or '-'} | {c.get('plain_tokens') or '-'} | {c.get('stem_tokens') or '-'} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        return child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--backends", nargs="*", default=["hf", "vllm"])
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "standard_throughput.json")
+    ap.add_argument("--suites", nargs="*", help="only these suites/standard/ files (stems)")
+    ap.add_argument("--num-fewshot", type=int, help="--misalign-num-fewshot for every session")
+    ap.add_argument("--dtype", default="auto", help="--misalign-dtype for every session")
+    ap.add_argument("--update", action="store_true", help="replace the rows measured here in --out, keep the rest")
     args = ap.parse_args()
     if not (SHARED / "bbq").is_dir():
         print(f"SKIP: {SHARED} is absent (the standard suites read the upstream files there)")
         return 0
     rows = []
     for backend in args.backends:
-        for suite in SUITES:
-            rows.append(run(suite, backend, args.limit))
+        for suite in [s for s in SUITES if not args.suites or s.stem in args.suites]:
+            rows.append(run(suite, backend, args.limit, args.num_fewshot, args.dtype))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "tasks"}), flush=True)
+    if args.update and args.out.exists():
+        old = json.loads(args.out.read_text())
+        if old["limit"] != args.limit:
+            raise SystemExit(f"--update: {args.out} was measured at --limit {old['limit']}, not {args.limit}")
+        def key(r: dict) -> tuple:
+            return r["suite"], r["backend"], r.get("dtype", "auto")
+
+        new = {key(r) for r in rows}
+        rows = [r for r in old["rows"] if key(r) not in new] + rows
+        order = {s.stem: i for i, s in enumerate(SUITES)}
+        rows.sort(key=lambda r: (r["backend"], r.get("dtype", "auto"), order.get(r["suite"].split()[0], 99), r["suite"]))
     args.out.write_text(json.dumps({"limit": args.limit, "cpus": __import__("os").cpu_count(), "rows": rows},
                                    indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(rows, args.limit))
