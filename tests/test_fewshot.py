@@ -5,6 +5,7 @@ rows (`num_fewshot=5`, its dev split): the same request strings, log-likelihoods
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -90,6 +91,19 @@ def test_fewshot_data_inherits_the_tasks_hub_keys():
         assert list(hf["sha256"]) == [f"mmlu/data/dev/{subject}_dev.csv"] == [hf["local"]]
         assert task.fewshot.data.columns == task.data.columns and task.fewshot.data.strip == ("question",)
         assert task.fewshot.n == 0  # lm-eval's default for mmlu; --misalign-num-fewshot=5 as its --num_fewshot 5
+
+
+def test_another_split_never_reads_the_tasks_local_files(tmp_path):
+    """`{hf: {split: dev}}` alone must not read the task's test file under --misalign-data-dir (the
+    shots would be test items): the task's `local` and `sha256` are dropped, the mirror's default
+    path <path>/<name>/<split>.jsonl applies."""
+    text = (ref.SUITES / "mmlu.yaml").read_text()
+    text = re.sub(r"data: \{hf: \{split: dev, local: [^}]*\}\}\}", "data: {hf: {split: dev}}", text)
+    (tmp_path / "mmlu.yaml").write_text(text)
+    task = parse_suite_file(tmp_path / "mmlu.yaml").task("mmlu_anatomy")
+    hf = task.fewshot.data.hf
+    assert hf["split"] == "dev" and "local" not in hf and "sha256" not in hf and hf["name"] == "anatomy"
+    assert task.data.hf["local"] == "mmlu/data/test/anatomy_test.csv"
 
 
 def test_a_sentence_pair_task_rejects_fewshot(tmp_path):

@@ -8,8 +8,9 @@
       separator: "\\n\\n"        # between shots, and before the item's prompt (lm-eval's default)
 
 `fewshot.data` is the task's `data:` with the keys given replacing the task's; inside `hf:` key by key,
-so `hf: {split: dev}` is lm-eval's `fewshot_split: dev`. A different source (`file:`, `items:`) replaces
-the task's. `limit`, `seed` and `where` are never inherited: the shots are the first `n` rows.
+so `hf: {split: dev}` is lm-eval's `fewshot_split: dev`. The task's `local:` files (and their `sha256`)
+hold the task's split: they are not inherited when `path`, `name` or `split` change (give the shots'
+own `local:`). A different source (`file:`, `items:`) replaces the task's. `limit`, `seed` and `where` are never inherited: the shots are the first `n` rows.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def _over(task_data: Any, given: YamlMap) -> YamlMap:
     for key, value in given.items():
         if key == "hf" and isinstance(value, dict) and isinstance(base.get("hf"), dict):
             hf = YamlMap({**base["hf"], **value})
+            if "local" not in value and any(k in value for k in ("path", "name", "split")):
+                for k in ("local", "sha256", "partial"):  # the task's files hold the task's split, not this one
+                    hf.pop(k, None)
             if "local" in value and "sha256" not in value:
                 hf.pop("sha256", None)  # the task's checksums are of the task's files
             hf.line = getattr(value, "line", None) or getattr(base["hf"], "line", None)
