@@ -41,7 +41,7 @@ KEYS = sorted({
     "hf", "template", "limit", "seed", "path", "split", "local", "data_files", "rows", "slots", "vary", "by",
     "pair", "groups", "max_tokens", "stop", "accuracy", "gap", "group_accuracy", "consistency", "spread",
     "shift", "min", "max", "paired", "max_flip_rate", "confidence", "min_n", "of", "from", "to", "max_drop",
-    "max_broken", "promt", "chioces", "", "0",
+    "max_broken", "promt", "chioces", "", "0", "fewshot", "preamble", "n", "separator",
 })
 STRINGS = st.sampled_from([
     "", " ", "{label}", "{", "}", "{}", "{0}", "{q.__class__}", "{country", "{answer}", "9", "1", "-1", "0",
