@@ -53,6 +53,16 @@ def test_num_fewshot_overrides_n_and_zero_keeps_the_preamble(tmp_path):
     assert zero.fewshot == 0 and zero.instances[0].prompt == "Arithmetic.\n\nQ: 2+2\nA:"
 
 
+def test_an_item_keeps_its_key_whatever_shots_precede_it(tmp_path):
+    """Item keys (baselines, `compare`) name the question: 0-shot and 3-shot runs pair up item by item,
+    while the task's own preamble stays part of the question."""
+    zero, three = _prepare(tmp_path, num_fewshot=0), _prepare(tmp_path, num_fewshot=3)
+    assert zero.instances[0].prompt != three.instances[0].prompt
+    assert zero.item_keys() == three.item_keys()
+    bare = _prepare(tmp_path, BODY.replace('preamble: "Arithmetic.\\n\\n"\n', ''), num_fewshot=0)
+    assert bare.item_keys() != zero.item_keys()
+
+
 def test_more_shots_than_rows_names_the_key_and_the_fix(tmp_path):
     with pytest.raises(DataError) as info:
         _prepare(tmp_path, num_fewshot=4)

@@ -32,6 +32,7 @@ class PreparedTask:
     data_source: str
     total_items: int  # before limit
     fewshot: int = 0  # shots placed before every prompt (`fewshot:`, prepare.py)
+    fewshot_text: str = ""  # those shots, as placed after the task's preamble
     _keys: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -40,11 +41,18 @@ class PreparedTask:
 
     def item_keys(self) -> list[str]:
         """A short hash of each item's rendered prompt, choices and answer: a baseline's item with
-        the same index but another key is a different question."""
+        the same index but another key is a different question. The few-shot examples are left out:
+        the question is the same whatever shots precede it, so runs with other shot counts pair up
+        (`compare` names the shot counts among the differences between the runs)."""
         if self._keys is None:
-            self._keys = [hashlib.sha256(json.dumps([i.prompt, list(i.choices), i.answer]).encode()).hexdigest()[:16]
-                          for i in self.instances]
+            self._keys = [hashlib.sha256(json.dumps([self._question(i.prompt), list(i.choices), i.answer]).encode())
+                          .hexdigest()[:16] for i in self.instances]
         return self._keys
+
+    def _question(self, prompt: str) -> str:
+        if not self.fewshot_text:
+            return prompt
+        return self.spec.preamble + prompt[len(self.spec.preamble) + len(self.fewshot_text):]
 
     def group_values(self, by: str) -> list[str]:
         """Each instance's group under `by`, as the string used in reports and JSON."""

@@ -32,10 +32,10 @@ def prepare_task(suite: SuiteSpec, task: TaskSpec, *, cap: int | None = None, da
     validate_checks(suite, task, instances)
     validate_metric(suite, task, instances)
     shots = 0 if task.fewshot is None else (task.fewshot.n if num_fewshot is None else num_fewshot)
-    prefix = task.preamble + _shots(suite, task, shots, data_dir)
-    if prefix:
-        instances = [replace(inst, prompt=prefix + inst.prompt) for inst in instances]
-    return PreparedTask(suite, task, instances, loaded.source, loaded.total, fewshot=shots)
+    text = _shots(suite, task, shots, data_dir)
+    if task.preamble + text:
+        instances = [replace(inst, prompt=task.preamble + text + inst.prompt) for inst in instances]
+    return PreparedTask(suite, task, instances, loaded.source, loaded.total, fewshot=shots, fewshot_text=text)
 
 
 def _shots(suite: SuiteSpec, task: TaskSpec, n: int, data_dir: Path | None) -> str:
