@@ -331,12 +331,26 @@ def ctrl_c_scenario():
 
 
 def main():
+    import faulthandler, signal
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for stacks if we hang
     {"close": close_scenario, "ctrl-c": ctrl_c_scenario}[sys.argv[2]]()
 
 
 if __name__ == "__main__":
     main()
 """
+
+
+def _wait_or_show_stacks(proc, log: Path) -> None:
+    """Wait for a child to stop; if it does not, fail with every thread's stack (faulthandler on
+    SIGUSR1) and the end of its stderr, so that a hang says where it hangs."""
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+        pytest.fail(f"the child did not stop within {STOP_WAIT_S} s; its threads and stderr:\n"
+                    + log.read_text(errors="replace")[-12000:], pytrace=False)
 
 
 def _alive(pid: int) -> bool:
@@ -384,17 +398,18 @@ def test_close_and_ctrl_c_leave_no_engine_processes(smollm2_dir, tmp_path):
     script.write_text(CHILD)
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
+    logs = {mode: tmp_path / f"{mode}.stderr" for mode in ("close", "ctrl-c")}
     procs = {mode: subprocess.Popen([sys.executable, str(script), str(smollm2_dir), mode], stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env, text=True)
+                                    stderr=logs[mode].open("w"), env=env, text=True)
              for mode in ("close", "ctrl-c")}
     try:
         scoring = _events(procs["ctrl-c"], until="scoring")
         assert "scoring" in scoring, scoring
         time.sleep(2)  # inside llm.generate
         procs["ctrl-c"].send_signal(signal.SIGINT)
-        procs["ctrl-c"].wait(timeout=STOP_WAIT_S)
+        _wait_or_show_stacks(procs["ctrl-c"], logs["ctrl-c"])
         closing = _events(procs["close"])
-        procs["close"].wait(timeout=STOP_WAIT_S)
+        _wait_or_show_stacks(procs["close"], logs["close"])
     finally:
         for proc in procs.values():
             _kill_tree(proc)
