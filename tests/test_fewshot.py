@@ -130,12 +130,8 @@ def test_num_fewshot_option_is_checked(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_num_fewshot_reaches_the_results(session, tmp_path):
-    import textwrap
-
-    items = "\n".join(f"          - {json.dumps(row)}" for row in ROWS)
-    session.makefile(".yaml", s="suite: s\ntasks:\n  - name: t\n    data:\n      items:\n" + items + "\n"
-                     + textwrap.indent(textwrap.dedent(BODY).strip("\n") + "\n", "    "))
+def test_num_fewshot_reaches_the_results(session):
+    one_task_suite(session.path, ROWS, BODY)  # the helper the other tests use, in the session's folder
     session.runpytest("--misalign-model=fake", "--misalign-num-fewshot=3", "--misalign-json=r.json")
     results = json.loads((session.path / "r.json").read_text())
     assert results["settings"]["num_fewshot"] == 3

@@ -16,12 +16,15 @@ from .yamlio import YamlList, YamlMap
 class Ctx:
     """Where we are in the file, to build errors."""
 
-    def __init__(self, path: Path, task: str | None = None) -> None:
+    def __init__(self, path: Path, task: str | None = None, within: str | None = None) -> None:
         self.path = path
         self.task = task
+        self.within = within  # errors' keys are read inside this key (`fewshot.` + `data.hf.split`)
 
     def error(self, message: str, *, key: str | None = None, line: int | None = None,
               fix: str | None = None) -> SuiteError:
+        if self.within:
+            key = f"{self.within}.{key}" if key else self.within
         return SuiteError(message, path=self.path, line=line, task=self.task, key=key, fix=fix)
 
 

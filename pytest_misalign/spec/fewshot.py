@@ -53,7 +53,7 @@ def parse_fewshot(ctx: Ctx, node: YamlMap, base_dir: Path, roots: tuple[Path, ..
                         line=fs.line, fix=EXAMPLE)
     given = require_map(ctx, fs["data"], "fewshot.data", fs.line_of("data"))
     merged = _over(node.get("data"), given)
-    return FewshotSpec(data=parse_data(_prefixed(ctx), merged, fs.line_of("data"), base_dir, roots), n=n,
+    return FewshotSpec(data=parse_data(Ctx(ctx.path, ctx.task, within="fewshot"), merged, fs.line_of("data"), base_dir, roots), n=n,
                        separator=separator)
 
 
@@ -69,25 +69,20 @@ def _over(task_data: Any, given: YamlMap) -> YamlMap:
     if not own and "hf" in base:
         given = YamlMap({**given, "hf": {}})
     for key, value in given.items():
-        if key == "hf" and isinstance(value, dict) and isinstance(base.get("hf"), dict):
-            hf = YamlMap({**base["hf"], **value})
-            if "local" not in value and any(k in value for k in ("path", "name", "split")):
-                for k in ("local", "sha256", "partial"):  # the task's files hold the task's split, not this one
-                    hf.pop(k, None)
-            if "local" in value and "sha256" not in value:
-                hf.pop("sha256", None)  # the task's checksums are of the task's files
-            hf.line = getattr(value, "line", None) or getattr(base["hf"], "line", None)
-            hf.key_lines = {**getattr(base["hf"], "key_lines", {}), **getattr(value, "key_lines", {})}
-            value = hf
-        merged[key] = value
+        both_hf = key == "hf" and isinstance(value, dict) and isinstance(base.get("hf"), dict)
+        merged[key] = _merge_hf(base["hf"], value) if both_hf else value
     return merged
 
 
-def _prefixed(ctx: Ctx) -> Ctx:
-    """Errors inside `fewshot.data` name it: `data.hf.split` reads `fewshot.data.hf.split`."""
-
-    class _Ctx(Ctx):
-        def error(self, message, *, key=None, line=None, fix=None):
-            return ctx.error(message, key=f"fewshot.{key}" if key else "fewshot.data", line=line, fix=fix)
-
-    return _Ctx(ctx.path, ctx.task)
+def _merge_hf(task_hf: dict, given: dict) -> YamlMap:
+    """The task's `hf:` with `given` over it, key by key; the task's files and checksums stay behind
+    when they cannot be the shots' (another split, config or dataset; another `local:`)."""
+    hf = YamlMap({**task_hf, **given})
+    if "local" not in given and any(k in given for k in ("path", "name", "split")):
+        for k in ("local", "sha256", "partial"):  # the task's files hold the task's split, not this one
+            hf.pop(k, None)
+    if "local" in given and "sha256" not in given:
+        hf.pop("sha256", None)  # the task's checksums are of the task's files
+    hf.line = getattr(given, "line", None) or getattr(task_hf, "line", None)
+    hf.key_lines = {**getattr(task_hf, "key_lines", {}), **getattr(given, "key_lines", {})}
+    return hf
