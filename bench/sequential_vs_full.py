@@ -151,7 +151,8 @@ def stored_full(run: dict) -> dict:
         if c["full"] is None:
             continue
         suite = suites[c["suite"]]
-        owner = suite["checks"] if c["task"] == "(suite)" else next(t for t in suite["tasks"] if t["task"] == c["task"])["checks"]
+        tasks = {t["task"]: t for t in suite["tasks"]}
+        owner = suite["checks"] if c["task"] == "(suite)" else tasks[c["task"]]["checks"]
         owner.append({"name": c["check"], **c["full"]})
     return {"suites": list(suites.values())}
 
@@ -278,6 +279,15 @@ def run_markdown(run: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stored_standard_run(path: Path) -> dict:
+    """The standard run of an earlier results file (for --against), with where it came from."""
+    runs = [r for r in json.loads(path.read_text())["runs"] if r["run"] == "standard"]
+    if not runs:
+        raise SystemExit(f"--against {path}: no standard run in it (write one with --only standard)")
+    full = path.resolve()
+    return {**runs[0], "source": str(full.relative_to(REPO) if full.is_relative_to(REPO) else full)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", choices=["bundled", "bbq", "both", "standard"], default="both")
@@ -292,6 +302,8 @@ def main() -> int:
                     help="standard run only: take the full side from this earlier results JSON (its standard "
                          "run) and run only the sequential side, fresh (its wall time is real)")
     args = ap.parse_args()
+    if (args.against or args.extra) and args.only != "standard":
+        ap.error("--against and --extra apply to the standard run: add --only standard")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so a killed bench still kills its side
     if not all((SHARED / "bbq" / f"{c}.jsonl").is_file() for c in CATEGORIES):
         print(f"SKIP: BBQ data not found in {SHARED / 'bbq'} (only the project's own checkout has ../shared/bbq)")
@@ -300,10 +312,7 @@ def main() -> int:
     if args.only in ("bundled", "both"):  # the bundled suites: suites/*.yaml (not suites/standard/)
         runs.append(one_run("bundled", sorted(str(p) for p in (REPO / "suites").glob("*.yaml"))))
     if args.only == "standard":  # the standard benchmarks at full size on ../shared (README "Standard benchmarks")
-        against = None
-        if args.against:
-            against = next(r for r in json.loads(args.against.read_text())["runs"] if r["run"] == "standard")
-            against["source"] = str(args.against.relative_to(REPO) if args.against.is_relative_to(REPO) else args.against)
+        against = stored_standard_run(args.against) if args.against else None
         runs.append(one_run("standard", [str(REPO / "suites" / "standard")], cache=args.cache, extra=args.extra,
                             against=against))
     if args.only in ("bbq", "both"):
