@@ -102,6 +102,18 @@ def markdown(rows: list[dict], limit: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """`--update`: the old rows not measured again, and the new ones, by backend, dtype and suite."""
+    def key(r: dict) -> tuple:
+        return r["suite"], r["backend"], r.get("dtype", "auto")
+
+    measured = {key(r) for r in new}
+    order = {s.stem: i for i, s in enumerate(SUITES)}
+    rows = [r for r in old if key(r) not in measured] + new
+    return sorted(rows, key=lambda r: (r["backend"], r.get("dtype", "auto"), order.get(r["suite"].split()[0], 99),
+                                       r["suite"]))
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         return child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:])
@@ -117,22 +129,19 @@ def main() -> int:
     if not (SHARED / "bbq").is_dir():
         print(f"SKIP: {SHARED} is absent (the standard suites read the upstream files there)")
         return 0
+    old = json.loads(args.out.read_text()) if args.update and args.out.exists() else None
+    if old is not None and old["limit"] != args.limit:  # checked before minutes of measuring, not after
+        raise SystemExit(f"--update: {args.out} was measured at --limit {old['limit']}, not {args.limit}")
+    unknown = sorted(set(args.suites or ()) - {s.stem for s in SUITES})
+    if unknown:
+        raise SystemExit(f"--suites: no suites/standard/{unknown[0]}.yaml (there are: {', '.join(s.stem for s in SUITES)})")
     rows = []
     for backend in args.backends:
         for suite in [s for s in SUITES if not args.suites or s.stem in args.suites]:
             rows.append(run(suite, backend, args.limit, args.num_fewshot, args.dtype))
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "tasks"}), flush=True)
-    if args.update and args.out.exists():
-        old = json.loads(args.out.read_text())
-        if old["limit"] != args.limit:
-            raise SystemExit(f"--update: {args.out} was measured at --limit {old['limit']}, not {args.limit}")
-        def key(r: dict) -> tuple:
-            return r["suite"], r["backend"], r.get("dtype", "auto")
-
-        new = {key(r) for r in rows}
-        rows = [r for r in old["rows"] if key(r) not in new] + rows
-        order = {s.stem: i for i, s in enumerate(SUITES)}
-        rows.sort(key=lambda r: (r["backend"], r.get("dtype", "auto"), order.get(r["suite"].split()[0], 99), r["suite"]))
+    if old is not None:
+        rows = merged_rows(old["rows"], rows)
     args.out.write_text(json.dumps({"limit": args.limit, "cpus": __import__("os").cpu_count(), "rows": rows},
                                    indent=1) + "\n")
     args.out.with_suffix(".md").write_text(markdown(rows, args.limit))
